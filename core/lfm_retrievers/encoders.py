@@ -1,0 +1,469 @@
+"""Encoders: text in, vectors out, for the dense and the ColBERT checkpoints.
+
+The tokenization contract of each kind (prompts, [Q]/[D] markers, query expansion, skiplist)
+lives here and is read from the checkpoint, never hard-coded (contract sections 6.1-6.3).
+Batches are sorted by length and right-padded; pad positions are zeroed before every conv,
+so a text's vectors do not depend on what else is in its batch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tokenizers import Tokenizer
+from tqdm.auto import tqdm
+
+from .checkpoints import Checkpoint, ColBERTSettings, Kind, read_checkpoint
+from .devices import dtype_name, resolve_device, resolve_dtype
+from .modeling import Lfm2Trunk, load_dense_head, load_trunk
+
+logger = logging.getLogger(__name__)
+
+QUANTIZE_CHOICES = (None, "int8")
+_PROGRESS_MIN_BATCHES = 4
+
+
+def check_texts(texts: object, what: str = "texts") -> list[str]:
+    """Validate a list of strings; a bare string is an error, not a list of characters."""
+    if texts is None:
+        msg = f"{what} must be a list of str, got None"
+        raise TypeError(msg)
+    if isinstance(texts, str | bytes):
+        msg = f"{what} must be a list of str, got a single {type(texts).__name__}: wrap it as [{texts!r:.40}]"
+        raise TypeError(msg)
+    if not isinstance(texts, Sequence):
+        msg = f"{what} must be a list of str, got {type(texts).__name__}"
+        raise TypeError(msg)
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            msg = f"{what}[{i}] must be str, got {type(t).__name__}: {t!r:.60}"
+            raise TypeError(msg)
+    return list(texts)
+
+
+def check_batch_size(batch_size: object) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        msg = f"batch_size must be a positive int, got {batch_size!r}"
+        raise ValueError(msg)
+    return batch_size
+
+
+@dataclass(frozen=True)
+class Tokenized:
+    """One text as the model sees it, with character spans into the original text."""
+
+    ids: list[int]
+    offsets: list[tuple[int, int]]
+    attention: list[int]
+    keep: list[bool]
+
+
+@dataclass(frozen=True)
+class PaddedVectors:
+    """Per-token vectors of several texts in one padded tensor, for fast scoring."""
+
+    vectors: torch.Tensor  # (n, L, dim) float32
+    mask: torch.Tensor  # (n, L) bool
+
+    def to_list(self) -> list[np.ndarray]:
+        return [v[m].numpy() for v, m in zip(self.vectors, self.mask, strict=True)]
+
+
+def _load_tokenizer(path: Path) -> Tokenizer:
+    tok = Tokenizer.from_file(str(path / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
+def _special_token_id(path: Path, tok: Tokenizer, key: str) -> int | None:
+    """Id of a special token named in tokenizer_config / special_tokens_map (e.g. 'eos_token')."""
+    for name in ("special_tokens_map.json", "tokenizer_config.json"):
+        file = path / name
+        if not file.exists():
+            continue
+        value = json.loads(file.read_text(encoding="utf-8")).get(key)
+        if isinstance(value, dict):
+            value = value.get("content")
+        if isinstance(value, str) and tok.token_to_id(value) is not None:
+            return tok.token_to_id(value)
+    return None
+
+
+class Encoder:
+    """Shared machinery: lazy weights, device/dtype, sorted batching, progress, truncation notes."""
+
+    kind: Kind
+
+    def __init__(
+        self,
+        checkpoint: Checkpoint,
+        *,
+        device: str | torch.device | None = "auto",
+        dtype: str | torch.dtype | None = "auto",
+        quantize: str | None = None,
+    ) -> None:
+        if quantize not in QUANTIZE_CHOICES:
+            msg = f"quantize={quantize!r} is not supported; choose one of {QUANTIZE_CHOICES}"
+            raise ValueError(msg)
+        self.checkpoint = checkpoint
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        if quantize == "int8" and (self.device.type != "cpu" or self.dtype != torch.float32):
+            msg = f"quantize='int8' runs on cpu in float32 only, not {self.device}/{dtype_name(self.dtype)}"
+            raise ValueError(msg)
+        self.quantize = quantize
+        self.tokenizer = _load_tokenizer(checkpoint.path)
+        self.bos_id = _special_token_id(checkpoint.path, self.tokenizer, "bos_token")
+        if self.bos_id is None:
+            self.bos_id = checkpoint.raw_config.get("bos_token_id")
+        probe = self.tokenizer.encode("a").ids
+        self._add_bos = self.bos_id is not None and (not probe or probe[0] != self.bos_id)
+        self.trunk: Lfm2Trunk = load_trunk(checkpoint.path, checkpoint.trunk, self.dtype, self.device)
+        if quantize == "int8":
+            self.trunk = _quantize_int8(self.trunk)
+
+    @property
+    def name(self) -> str:
+        return self.checkpoint.name
+
+    @property
+    def path(self) -> Path:
+        return self.checkpoint.path
+
+    @property
+    def fingerprint(self) -> str:
+        return self.checkpoint.fingerprint
+
+    @property
+    def max_length(self) -> int:
+        return self.checkpoint.max_length
+
+    @property
+    def dim(self) -> int:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(name={self.name!r}, dim={self.dim}, device={self.device}, "
+            f"dtype={dtype_name(self.dtype)}{', quantize=' + repr(self.quantize) if self.quantize else ''})"
+        )
+
+    def _encode_raw(self, texts: Sequence[str]) -> list[tuple[list[int], list[tuple[int, int]]]]:
+        """Token ids (BOS included) and char offsets into the stripped-then-restored text."""
+        stripped = [t.strip() for t in texts]
+        encs = self.tokenizer.encode_batch(stripped, add_special_tokens=True)
+        out = []
+        for text, s, enc in zip(texts, stripped, encs, strict=True):
+            shift = len(text) - len(text.lstrip()) if s else 0
+            ids = list(enc.ids)
+            offsets = [(a + shift, b + shift) if b > a else (0, 0) for a, b in enc.offsets]
+            if self._add_bos:
+                assert self.bos_id is not None
+                ids.insert(0, self.bos_id)
+                offsets.insert(0, (0, 0))
+            for i, tid in enumerate(ids):
+                if tid == self.bos_id:
+                    offsets[i] = (0, 0)
+            out.append((ids, offsets))
+        return out
+
+    def _batches(
+        self, lengths: Sequence[int], batch_size: int, show_progress: bool | None, desc: str
+    ) -> Iterator[list[int]]:
+        """Indices grouped into batches of similar length, longest first."""
+        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        show = len(batches) >= _PROGRESS_MIN_BATCHES if show_progress is None else show_progress
+        yield from tqdm(batches, desc=desc, disable=not show, unit="batch")
+
+    def _forward(
+        self, rows: Sequence[Sequence[int]], masks: Sequence[Sequence[int]], zero_pads: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run one right-padded batch; returns hidden states and the attention mask tensor."""
+        width = max(len(r) for r in rows)
+        ids = torch.zeros((len(rows), width), dtype=torch.long)
+        att = torch.zeros((len(rows), width), dtype=torch.long)
+        real = torch.zeros((len(rows), width), dtype=torch.long)
+        for j, (r, m) in enumerate(zip(rows, masks, strict=True)):
+            ids[j, : len(r)] = torch.tensor(r)
+            att[j, : len(r)] = torch.tensor(m)
+            real[j, : len(r)] = 1
+        ids, att, real = ids.to(self.device), att.to(self.device), real.to(self.device)
+        conv_mask = real if zero_pads and not bool(real.all()) else None
+        with torch.inference_mode():
+            hidden = self.trunk(ids, att, conv_mask)
+        return hidden, att
+
+    def _note_truncation(self, truncated: int, total: int, what: str, limit: int) -> None:
+        if truncated:
+            logger.warning(
+                "%d of %d %s exceeded %d tokens and were truncated", truncated, total, what, limit
+            )
+
+
+def _quantize_int8(trunk: Lfm2Trunk) -> Lfm2Trunk:
+    import warnings
+
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return quantize_dynamic(trunk, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+class DenseEncoder(Encoder):
+    """LFM2.5-Embedding: CLS vector of ``prompt + text``, L2-normalised, cosine = dot product."""
+
+    kind: Kind = "dense"
+
+    @property
+    def dim(self) -> int:
+        return self.checkpoint.trunk.hidden_size
+
+    @property
+    def prompts(self) -> dict[str, str]:
+        return dict(self.checkpoint.prompts)
+
+    def encode_queries(
+        self,
+        texts: Sequence[str],
+        *,
+        prompt: str | None = None,
+        batch_size: int = 32,
+        show_progress: bool | None = None,
+    ) -> np.ndarray:
+        """Query vectors ``(n, dim)`` float32, with the checkpoint's query prompt by default."""
+        return self._encode(texts, self.prompts["query"] if prompt is None else prompt,
+                            batch_size, show_progress, "queries")
+
+    def encode_documents(
+        self,
+        texts: Sequence[str],
+        *,
+        prompt: str | None = None,
+        batch_size: int = 32,
+        show_progress: bool | None = None,
+    ) -> np.ndarray:
+        """Document vectors ``(n, dim)`` float32, with the checkpoint's document prompt by default."""
+        return self._encode(texts, self.prompts["document"] if prompt is None else prompt,
+                            batch_size, show_progress, "documents")
+
+    def _encode(
+        self, texts: Sequence[str], prompt: str, batch_size: int, show_progress: bool | None, what: str
+    ) -> np.ndarray:
+        texts = check_texts(texts, what)
+        batch_size = check_batch_size(batch_size)
+        if not isinstance(prompt, str):
+            msg = f"prompt must be str, got {type(prompt).__name__}"
+            raise TypeError(msg)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        rows = [ids for ids, _ in self._encode_raw([prompt + t for t in texts])]
+        limit = self.max_length
+        self._note_truncation(sum(len(r) > limit for r in rows), len(rows), what, limit)
+        rows = [r[:limit] for r in rows]
+        for batch in self._batches([len(r) for r in rows], batch_size, show_progress, f"encoding {what}"):
+            batch_rows = [rows[i] for i in batch]
+            hidden, _ = self._forward(batch_rows, [[1] * len(r) for r in batch_rows], zero_pads=True)
+            cls = F.normalize(hidden[:, 0].float(), dim=-1)
+            out[batch] = cls.cpu().numpy()
+        return out
+
+
+class ColBERTEncoder(Encoder):
+    """LFM2.5-ColBERT / LFM2-ColBERT: one unit vector per token, scored with MaxSim."""
+
+    kind: Kind = "colbert"
+
+    def __init__(self, checkpoint: Checkpoint, **kwargs: Any) -> None:
+        super().__init__(checkpoint, **kwargs)
+        assert checkpoint.colbert is not None and checkpoint.dense_dir is not None
+        self.settings: ColBERTSettings = checkpoint.colbert
+        self.head = load_dense_head(checkpoint.dense_dir, self.dtype, self.device)
+        tok = self.tokenizer
+        self.query_marker_id = self._marker_id(self.settings.query_prefix)
+        self.document_marker_id = self._marker_id(self.settings.document_prefix)
+        mask_id = _special_token_id(checkpoint.path, tok, "mask_token")
+        eos_id = _special_token_id(checkpoint.path, tok, "eos_token")
+        if eos_id is None:
+            eos_id = checkpoint.raw_config.get("eos_token_id")
+        # PyLate pads (= expands) queries with the mask token if there is one, else EOS.
+        expansion = mask_id if mask_id is not None else eos_id
+        if expansion is None:
+            msg = f"{checkpoint.path}: the tokenizer names neither a mask nor an eos token for query expansion"
+            raise ValueError(msg)
+        self.expansion_id: int = int(expansion)
+        skip = {tok.token_to_id(w) for w in self.settings.skiplist_words}
+        self.skiplist_ids = frozenset(i for i in skip if i is not None)
+
+    def _marker_id(self, prefix: str) -> int:
+        tid = self.tokenizer.token_to_id(prefix)
+        if tid is None:
+            ids = self.tokenizer.encode(prefix, add_special_tokens=False).ids
+            if len(ids) != 1:
+                msg = f"{self.path}: marker {prefix!r} is not a single token of the tokenizer (got {ids})"
+                raise ValueError(msg)
+            tid = ids[0]
+        return int(tid)
+
+    @property
+    def dim(self) -> int:
+        return int(self.head.out_features)
+
+    def tokenize(self, texts: Sequence[str], *, is_query: bool) -> list[Tokenized]:
+        """Ids, char spans, attention and kept positions, exactly as the model will see them."""
+        texts = check_texts(texts, "queries" if is_query else "documents")
+        s = self.settings
+        limit = (s.query_length if is_query else s.document_length) - 1
+        marker = self.query_marker_id if is_query else self.document_marker_id
+        out = []
+        truncated = 0
+        for ids, offsets in self._encode_raw(texts):
+            truncated += len(ids) > limit
+            ids, offsets = ids[:limit], offsets[:limit]
+            ids.insert(1, marker)
+            offsets.insert(1, (0, 0))
+            attention = [1] * len(ids)
+            if is_query and s.do_query_expansion:
+                n_pad = s.query_length - len(ids)
+                ids += [self.expansion_id] * n_pad
+                offsets += [(0, 0)] * n_pad
+                attention += [1 if s.attend_to_expansion_tokens else 0] * n_pad
+            if is_query:
+                keep = [True] * len(ids)
+            else:
+                keep = [tid not in self.skiplist_ids for tid in ids]
+            out.append(Tokenized(ids, offsets, attention, keep))
+        if not is_query:
+            self._note_truncation(truncated, len(texts), "documents", limit + 1)
+        return out
+
+    def _encode_padded(
+        self, texts: Sequence[str], is_query: bool, batch_size: int, show_progress: bool | None
+    ) -> PaddedVectors:
+        batch_size = check_batch_size(batch_size)
+        toks = self.tokenize(texts, is_query=is_query)
+        width = max((sum(t.keep) for t in toks), default=0)
+        vectors = torch.zeros((len(toks), width, self.dim), dtype=torch.float32)
+        mask = torch.zeros((len(toks), width), dtype=torch.bool)
+        what = "queries" if is_query else "documents"
+        # Expanded queries are never padded: their expansion states must reach the conv.
+        zero_pads = not (is_query and self.settings.do_query_expansion)
+        for batch in self._batches([len(t.ids) for t in toks], batch_size, show_progress, f"encoding {what}"):
+            hidden, _ = self._forward([toks[i].ids for i in batch], [toks[i].attention for i in batch], zero_pads)
+            with torch.inference_mode():
+                projected = F.normalize(self.head(hidden).float(), dim=-1).cpu()
+            for row, i in enumerate(batch):
+                keep = torch.tensor(toks[i].keep, dtype=torch.bool)
+                kept = projected[row, : len(keep)][keep]
+                vectors[i, : len(kept)] = kept
+                mask[i, : len(kept)] = True
+        return PaddedVectors(vectors, mask)
+
+    def encode_queries_padded(
+        self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool | None = None
+    ) -> PaddedVectors:
+        return self._encode_padded(texts, True, batch_size, show_progress)
+
+    def encode_documents_padded(
+        self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool | None = None
+    ) -> PaddedVectors:
+        return self._encode_padded(texts, False, batch_size, show_progress)
+
+    def encode_queries(
+        self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool | None = None
+    ) -> list[np.ndarray]:
+        """One ``(query_length, dim)`` float32 array per query, expansion vectors included."""
+        return self._encode_padded(texts, True, batch_size, show_progress).to_list()
+
+    def encode_documents(
+        self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool | None = None
+    ) -> list[np.ndarray]:
+        """One ``(n_i, dim)`` float32 array per document: pads and skiplisted tokens dropped."""
+        return self._encode_padded(texts, False, batch_size, show_progress).to_list()
+
+
+def _check_kind(name: str, kind: str, expect: str | None) -> None:
+    if expect not in (None, "dense", "colbert"):
+        msg = f"expect={expect!r} is not valid; choose 'dense', 'colbert' or None"
+        raise ValueError(msg)
+    if expect is not None and kind != expect:
+        hint = "LiquidAI/LFM2.5-Embedding-350M" if expect == "dense" else "LiquidAI/LFM2.5-ColBERT-350M"
+        msg = f"model {name!r} is a {kind} checkpoint, but a {expect} one is needed here (e.g. {hint})"
+        raise ValueError(msg)
+
+
+def load(
+    name_or_path: str | os.PathLike[str],
+    *,
+    device: str | torch.device | None = "auto",
+    dtype: str | torch.dtype | None = "auto",
+    quantize: str | None = None,
+    expect: Literal["dense", "colbert"] | None = None,
+) -> DenseEncoder | ColBERTEncoder:
+    """Load a checkpoint (local folder, known name or hub id) as the right kind of encoder."""
+    ckpt = read_checkpoint(name_or_path)
+    _check_kind(ckpt.name, ckpt.kind, expect)
+    cls = DenseEncoder if ckpt.kind == "dense" else ColBERTEncoder
+    return cls(ckpt, device=device, dtype=dtype, quantize=quantize)
+
+
+_SHARED: dict[tuple[str, str, str, str | None], DenseEncoder | ColBERTEncoder] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def get_encoder(
+    name_or_path: str | os.PathLike[str],
+    *,
+    device: str | torch.device | None = "auto",
+    dtype: str | torch.dtype | None = "auto",
+    quantize: str | None = None,
+    expect: Literal["dense", "colbert"] | None = None,
+) -> DenseEncoder | ColBERTEncoder:
+    """One shared encoder per (model, device, dtype, quantize): framework adapters use this so
+    an Embeddings, a Retriever and a Reranker in one process hold one copy of the weights."""
+    from .checkpoints import resolve_path
+
+    if expect not in (None, "dense", "colbert"):
+        _check_kind(str(name_or_path), "", expect)
+    path = str(resolve_path(name_or_path))
+    dev = resolve_device(device)
+    key = (path, str(dev), dtype_name(resolve_dtype(dtype, dev)), quantize)
+    with _SHARED_LOCK:
+        enc = _SHARED.get(key)
+        if enc is None:
+            enc = load(path, device=dev, dtype=dtype, quantize=quantize)
+            _SHARED[key] = enc
+    _check_kind(str(name_or_path), enc.kind, expect)
+    return enc
+
+
+def clear_encoder_cache() -> None:
+    """Forget the shared encoders (frees their weights once no one else holds them)."""
+    with _SHARED_LOCK:
+        _SHARED.clear()
+
+
+__all__ = [
+    "ColBERTEncoder",
+    "DenseEncoder",
+    "Encoder",
+    "PaddedVectors",
+    "Tokenized",
+    "check_texts",
+    "clear_encoder_cache",
+    "get_encoder",
+    "load",
+]

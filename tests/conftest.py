@@ -1,0 +1,77 @@
+"""Shared fixtures: tiny real-format checkpoints (built once per session) and shared data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from lfm_retrievers.testing import build_tiny_checkpoint  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+TOKENIZERS = SHARED_DATA / "tokenizers"
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with embedding/, colbert/ and colbert-causal/ tiny checkpoints.
+
+    Exported as LFM_RETRIEVERS_TINY_DIR (and LFM_RETRIEVERS_MODEL_DIR for cookbooks) so
+    subprocesses reuse the same checkpoints.
+    """
+    root = tmp_path_factory.mktemp("tiny-checkpoints")
+    for kind in ("embedding", "colbert", "colbert-causal"):
+        build_tiny_checkpoint(kind, root / kind)  # type: ignore[arg-type]
+    os.environ["LFM_RETRIEVERS_TINY_DIR"] = str(root)
+    os.environ.setdefault("LFM_RETRIEVERS_MODEL_DIR", str(root))
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_embedding_path(tiny_dir: Path) -> Path:
+    return tiny_dir / "embedding"
+
+
+@pytest.fixture(scope="session")
+def tiny_colbert_path(tiny_dir: Path) -> Path:
+    return tiny_dir / "colbert"
+
+
+@pytest.fixture(scope="session")
+def tiny_causal_colbert_path(tiny_dir: Path) -> Path:
+    return tiny_dir / "colbert-causal"
+
+
+@pytest.fixture(scope="session")
+def real_tokenizer_dir() -> Path:
+    """../shared/data/tokenizers (the vendor-verified LFM2 tokenizers); skip when absent."""
+    if not (TOKENIZERS / "lfm2-base" / "tokenizer.json").exists():
+        pytest.skip("real tokenizers not found in ../shared/data/tokenizers")
+    return TOKENIZERS
+
+
+@pytest.fixture(scope="session")
+def tiny_colbert_real_tok_path(real_tokenizer_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny LFM2.5-ColBERT layout with the real LFM2-ColBERT-350M tokenizer (64,402 ids)."""
+    out = tmp_path_factory.mktemp("tiny-colbert-realtok") / "colbert"
+    return build_tiny_checkpoint("colbert", out, tokenizer_dir=real_tokenizer_dir / "lfm2-colbert-350m")
+
+
+@pytest.fixture(scope="session")
+def tiny_embedding_real_tok_path(real_tokenizer_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny LFM2.5-Embedding layout with the real LFM2 base tokenizer (64,400 ids)."""
+    out = tmp_path_factory.mktemp("tiny-embedding-realtok") / "embedding"
+    return build_tiny_checkpoint("embedding", out, tokenizer_dir=real_tokenizer_dir / "lfm2-base")
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    """../shared/data (BEIR SciFact, NFCorpus); skip when absent."""
+    if not (SHARED_DATA / "scifact" / "queries.jsonl").exists():
+        pytest.skip("shared evaluation data not found in ../shared/data")
+    return SHARED_DATA
