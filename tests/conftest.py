@@ -10,7 +10,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from lfm_retrievers.testing import build_tiny_checkpoint  # noqa: E402
+from lfm_retrievers.testing import build_tiny_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -56,14 +56,20 @@ def real_tokenizer_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_colbert_real_tok_path(real_tokenizer_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_colbert_real_tok_path(
+    real_tokenizer_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """A tiny LFM2.5-ColBERT layout with the real LFM2-ColBERT-350M tokenizer (64,402 ids)."""
     out = tmp_path_factory.mktemp("tiny-colbert-realtok") / "colbert"
-    return build_tiny_checkpoint("colbert", out, tokenizer_dir=real_tokenizer_dir / "lfm2-colbert-350m")
+    return build_tiny_checkpoint(
+        "colbert", out, tokenizer_dir=real_tokenizer_dir / "lfm2-colbert-350m"
+    )
 
 
 @pytest.fixture(scope="session")
-def tiny_embedding_real_tok_path(real_tokenizer_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_embedding_real_tok_path(
+    real_tokenizer_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """A tiny LFM2.5-Embedding layout with the real LFM2 base tokenizer (64,400 ids)."""
     out = tmp_path_factory.mktemp("tiny-embedding-realtok") / "embedding"
     return build_tiny_checkpoint("embedding", out, tokenizer_dir=real_tokenizer_dir / "lfm2-base")

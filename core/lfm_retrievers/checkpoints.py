@@ -262,7 +262,9 @@ def read_checkpoint(name_or_path: str | os.PathLike[str]) -> Checkpoint:
     st_file = path / "config_sentence_transformers.json"
     st: dict[str, Any] = _read_json(st_file) if st_file.exists() else {}
     if kind == "dense":
-        pool_cfg = _read_json(_require(path / "1_Pooling" / "config.json", "1_Pooling/config.json", str(name)))
+        pool_cfg = _read_json(
+            _require(path / "1_Pooling" / "config.json", "1_Pooling/config.json", str(name))
+        )
         if not pool_cfg.get("pooling_mode_cls_token", False):
             modes = sorted(k for k, v in pool_cfg.items() if k.startswith("pooling_mode") and v)
             msg = f"{path}/1_Pooling: pooling {modes} is not supported; LFM2.5-Embedding uses CLS"

@@ -129,7 +129,9 @@ class Encoder:
             self.bos_id = checkpoint.raw_config.get("bos_token_id")
         probe = self.tokenizer.encode("a").ids
         self._add_bos = self.bos_id is not None and (not probe or probe[0] != self.bos_id)
-        self.trunk: Lfm2Trunk = load_trunk(checkpoint.path, checkpoint.trunk, self.dtype, self.device)
+        self.trunk: Lfm2Trunk = load_trunk(
+            checkpoint.path, checkpoint.trunk, self.dtype, self.device
+        )
         if quantize == "int8":
             self.trunk = _quantize_int8(self.trunk)
 
@@ -244,8 +246,7 @@ class DenseEncoder(Encoder):
         show_progress: bool | None = None,
     ) -> np.ndarray:
         """Query vectors ``(n, dim)`` float32, with the checkpoint's query prompt by default."""
-        return self._encode(texts, self.prompts["query"] if prompt is None else prompt,
-                            batch_size, show_progress, "queries")
+        return self._encode(texts, prompt, batch_size, show_progress, "queries")
 
     def encode_documents(
         self,
@@ -256,29 +257,56 @@ class DenseEncoder(Encoder):
         show_progress: bool | None = None,
     ) -> np.ndarray:
         """Document vectors ``(n, dim)`` float32, with the checkpoint's document prompt by default."""
-        return self._encode(texts, self.prompts["document"] if prompt is None else prompt,
-                            batch_size, show_progress, "documents")
+        return self._encode(texts, prompt, batch_size, show_progress, "documents")
 
-    def _encode(
-        self, texts: Sequence[str], prompt: str, batch_size: int, show_progress: bool | None, what: str
-    ) -> np.ndarray:
-        texts = check_texts(texts, what)
-        batch_size = check_batch_size(batch_size)
+    def tokenize(
+        self, texts: Sequence[str], *, is_query: bool, prompt: str | None = None
+    ) -> list[Tokenized]:
+        """Ids as the model sees them: ``prompt + text``, stripped, BOS first, cut at max_length."""
+        texts = check_texts(texts, "queries" if is_query else "documents")
+        if prompt is None:
+            prompt = self.prompts["query" if is_query else "document"]
         if not isinstance(prompt, str):
             msg = f"prompt must be str, got {type(prompt).__name__}"
             raise TypeError(msg)
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if not texts:
-            return out
-        rows = [ids for ids, _ in self._encode_raw([prompt + t for t in texts])]
         limit = self.max_length
-        self._note_truncation(sum(len(r) > limit for r in rows), len(rows), what, limit)
-        rows = [r[:limit] for r in rows]
-        for batch in self._batches([len(r) for r in rows], batch_size, show_progress, f"encoding {what}"):
+        raw = self._encode_raw([prompt + t for t in texts])
+        self._note_truncation(
+            sum(len(ids) > limit for ids, _ in raw),
+            len(raw),
+            "queries" if is_query else "documents",
+            limit,
+        )
+        shift = len(prompt)
+        out = []
+        for ids, offsets in raw:
+            # Spans into the caller's text; tokens of the prompt itself get (0, 0).
+            offsets = [
+                (max(a - shift, 0), b - shift) if b > shift else (0, 0) for a, b in offsets[:limit]
+            ]
+            ids = ids[:limit]
+            out.append(Tokenized(ids, offsets, [1] * len(ids), [True] * len(ids)))
+        return out
+
+    def _encode(
+        self,
+        texts: Sequence[str],
+        prompt: str | None,
+        batch_size: int,
+        show_progress: bool | None,
+        what: str,
+    ) -> np.ndarray:
+        batch_size = check_batch_size(batch_size)
+        rows = [t.ids for t in self.tokenize(texts, is_query=what == "queries", prompt=prompt)]
+        out = np.zeros((len(rows), self.dim), dtype=np.float32)
+        for batch in self._batches(
+            [len(r) for r in rows], batch_size, show_progress, f"encoding {what}"
+        ):
             batch_rows = [rows[i] for i in batch]
-            hidden, _ = self._forward(batch_rows, [[1] * len(r) for r in batch_rows], zero_pads=True)
-            cls = F.normalize(hidden[:, 0].float(), dim=-1)
-            out[batch] = cls.cpu().numpy()
+            hidden, _ = self._forward(
+                batch_rows, [[1] * len(r) for r in batch_rows], zero_pads=True
+            )
+            out[batch] = F.normalize(hidden[:, 0].float(), dim=-1).cpu().numpy()
         return out
 
 
@@ -341,10 +369,7 @@ class ColBERTEncoder(Encoder):
                 ids += [self.expansion_id] * n_pad
                 offsets += [(0, 0)] * n_pad
                 attention += [1 if s.attend_to_expansion_tokens else 0] * n_pad
-            if is_query:
-                keep = [True] * len(ids)
-            else:
-                keep = [tid not in self.skiplist_ids for tid in ids]
+            keep = [True] * len(ids) if is_query else [tid not in self.skiplist_ids for tid in ids]
             out.append(Tokenized(ids, offsets, attention, keep))
         if not is_query:
             self._note_truncation(truncated, len(texts), "documents", limit + 1)
@@ -361,8 +386,12 @@ class ColBERTEncoder(Encoder):
         what = "queries" if is_query else "documents"
         # Expanded queries are never padded: their expansion states must reach the conv.
         zero_pads = not (is_query and self.settings.do_query_expansion)
-        for batch in self._batches([len(t.ids) for t in toks], batch_size, show_progress, f"encoding {what}"):
-            hidden, _ = self._forward([toks[i].ids for i in batch], [toks[i].attention for i in batch], zero_pads)
+        for batch in self._batches(
+            [len(t.ids) for t in toks], batch_size, show_progress, f"encoding {what}"
+        ):
+            hidden, _ = self._forward(
+                [toks[i].ids for i in batch], [toks[i].attention for i in batch], zero_pads
+            )
             with torch.inference_mode():
                 projected = F.normalize(self.head(hidden).float(), dim=-1).cpu()
             for row, i in enumerate(batch):
@@ -400,7 +429,11 @@ def _check_kind(name: str, kind: str, expect: str | None) -> None:
         msg = f"expect={expect!r} is not valid; choose 'dense', 'colbert' or None"
         raise ValueError(msg)
     if expect is not None and kind != expect:
-        hint = "LiquidAI/LFM2.5-Embedding-350M" if expect == "dense" else "LiquidAI/LFM2.5-ColBERT-350M"
+        hint = (
+            "LiquidAI/LFM2.5-Embedding-350M"
+            if expect == "dense"
+            else "LiquidAI/LFM2.5-ColBERT-350M"
+        )
         msg = f"model {name!r} is a {kind} checkpoint, but a {expect} one is needed here (e.g. {hint})"
         raise ValueError(msg)
 

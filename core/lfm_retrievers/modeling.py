@@ -13,7 +13,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -151,7 +151,9 @@ class ShortConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         bcx = self.in_proj(x).transpose(-1, -2)
         b, c, h = bcx.chunk(3, dim=-2)
-        y = F.conv1d(F.pad(b * h, self.padding), self.conv.weight, self.conv.bias, groups=h.shape[1])
+        y = F.conv1d(
+            F.pad(b * h, self.padding), self.conv.weight, self.conv.bias, groups=h.shape[1]
+        )
         return self.out_proj((c * y).transpose(-1, -2))
 
 
@@ -161,7 +163,11 @@ class Attention(nn.Module):
     def __init__(self, cfg: TrunkConfig) -> None:
         super().__init__()
         d, hd = cfg.hidden_size, cfg.head_dim
-        self.n_heads, self.n_kv, self.head_dim = cfg.num_attention_heads, cfg.num_key_value_heads, hd
+        self.n_heads, self.n_kv, self.head_dim = (
+            cfg.num_attention_heads,
+            cfg.num_key_value_heads,
+            hd,
+        )
         self.q_proj = nn.Linear(d, self.n_heads * hd, bias=False)
         self.k_proj = nn.Linear(d, self.n_kv * hd, bias=False)
         self.v_proj = nn.Linear(d, self.n_kv * hd, bias=False)
@@ -200,6 +206,9 @@ def _apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.
 
 
 class Block(nn.Module):
+    self_attn: Attention
+    conv: ShortConv
+
     def __init__(self, cfg: TrunkConfig, layer_type: str) -> None:
         super().__init__()
         self.is_attention = layer_type == ATTENTION
@@ -246,7 +255,7 @@ class Lfm2Trunk(nn.Module):
         without padding, such as ColBERT queries whose expansion tokens must stay visible.
         """
         h = self.embed_tokens(input_ids)
-        bsz, seq = input_ids.shape
+        _bsz, seq = input_ids.shape
         rope = self._rope(seq, h)
         causal = self.config.causal
         mask: torch.Tensor | None = None
@@ -260,7 +269,8 @@ class Lfm2Trunk(nn.Module):
         elif causal:
             is_causal = True
         cmask = conv_mask.to(h.dtype)[..., None] if conv_mask is not None else None
-        for layer in self.layers:
+        for module in self.layers:
+            layer = cast(Block, module)
             x = layer.operator_norm(h)
             if layer.is_attention:
                 h = h + layer.self_attn(x, rope, mask, is_causal)
@@ -327,7 +337,9 @@ def load_dense_head(directory: Path, dtype: torch.dtype, device: torch.device) -
     cfg = json.loads((directory / "config.json").read_text(encoding="utf-8"))
     act = str(cfg.get("activation_function", "torch.nn.modules.linear.Identity"))
     if not act.endswith("Identity"):
-        msg = f"{directory}/config.json: activation_function {act!r} is not supported (Identity only)"
+        msg = (
+            f"{directory}/config.json: activation_function {act!r} is not supported (Identity only)"
+        )
         raise ValueError(msg)
     if cfg.get("use_residual"):
         msg = f"{directory}/config.json: use_residual=true is not supported"

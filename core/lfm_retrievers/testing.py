@@ -32,10 +32,19 @@ KINDS: tuple[str, ...] = ("embedding", "colbert", "colbert-causal")
 PRESETS: tuple[str, ...] = ("tiny", "full")
 
 PAD, BOS, EOS = "<|pad|>", "<|startoftext|>", "<|im_end|>"
-SPECIAL_TOKENS = [PAD, BOS, "<|endoftext|>", "<|fim_pre|>", "<|fim_mid|>", "<|fim_suf|>", "<|im_start|>", EOS]
+SPECIAL_TOKENS = [
+    PAD,
+    BOS,
+    "<|endoftext|>",
+    "<|fim_pre|>",
+    "<|fim_mid|>",
+    "<|fim_suf|>",
+    "<|im_start|>",
+    EOS,
+]
 SKIPLIST_WORDS = list(string.punctuation)
 
-_TINY = {
+_TINY: dict[str, Any] = {
     "hidden_size": 64,
     "num_attention_heads": 4,
     "num_key_value_heads": 2,
@@ -44,15 +53,29 @@ _TINY = {
     "layer_types": [CONV, CONV, ATTENTION, CONV, ATTENTION, CONV],
     "colbert_dim": 16,
 }
-_FULL = {
+_FULL: dict[str, Any] = {
     "hidden_size": 1024,
     "num_attention_heads": 16,
     "num_key_value_heads": 8,
     "intermediate_size": 6656,  # real width 4608
     "block_multiple_of": 256,
     "layer_types": [
-        CONV, CONV, ATTENTION, CONV, CONV, ATTENTION, CONV, CONV,
-        ATTENTION, CONV, ATTENTION, CONV, ATTENTION, CONV, ATTENTION, CONV,
+        CONV,
+        CONV,
+        ATTENTION,
+        CONV,
+        CONV,
+        ATTENTION,
+        CONV,
+        CONV,
+        ATTENTION,
+        CONV,
+        ATTENTION,
+        CONV,
+        ATTENTION,
+        CONV,
+        ATTENTION,
+        CONV,
     ],
     "colbert_dim": 128,
 }
@@ -197,8 +220,20 @@ def build_tiny_checkpoint(
         _write_json(
             out / "special_tokens_map.json",
             {
-                "bos_token": {"content": BOS, "lstrip": False, "normalized": False, "rstrip": False, "single_word": False},
-                "eos_token": {"content": EOS, "lstrip": False, "normalized": False, "rstrip": False, "single_word": False},
+                "bos_token": {
+                    "content": BOS,
+                    "lstrip": False,
+                    "normalized": False,
+                    "rstrip": False,
+                    "single_word": False,
+                },
+                "eos_token": {
+                    "content": EOS,
+                    "lstrip": False,
+                    "normalized": False,
+                    "rstrip": False,
+                    "single_word": False,
+                },
                 "pad_token": pad,
             },
         )
@@ -273,7 +308,9 @@ def build_tiny_checkpoint(
 
     # -- sentence-transformers / PyLate modules -----------------------------------------------
     max_len = 511 if colbert else 512
-    _write_json(out / "sentence_bert_config.json", {"max_seq_length": max_len, "do_lower_case": False})
+    _write_json(
+        out / "sentence_bert_config.json", {"max_seq_length": max_len, "do_lower_case": False}
+    )
     head = {"idx": 1, "name": "1"}
     if colbert:
         head.update({"path": "1_Dense", "type": "pylate.models.Dense.Dense"})
@@ -281,19 +318,35 @@ def build_tiny_checkpoint(
         head.update({"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"})
     _write_json(
         out / "modules.json",
-        [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}, head],
+        [
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            head,
+        ],
     )
-    versions = {"sentence_transformers": "5.1.0", "transformers": config["transformers_version"], "pytorch": "2.8.0"}
+    versions = {
+        "sentence_transformers": "5.1.0",
+        "transformers": config["transformers_version"],
+        "pytorch": "2.8.0",
+    }
     if colbert:
         dim = shape["colbert_dim"]
         gen = torch.Generator().manual_seed(seed + 1)
         weight = (torch.randn((dim, hidden), generator=gen) / hidden**0.5).to(storage)
         (out / "1_Dense").mkdir()
-        save_file({"linear.weight": weight}, str(out / "1_Dense" / "model.safetensors"), metadata={"format": "pt"})
+        save_file(
+            {"linear.weight": weight},
+            str(out / "1_Dense" / "model.safetensors"),
+            metadata={"format": "pt"},
+        )
         _write_json(
             out / "1_Dense" / "config.json",
-            {"in_features": hidden, "out_features": dim, "bias": False,
-             "activation_function": "torch.nn.modules.linear.Identity", "use_residual": False},
+            {
+                "in_features": hidden,
+                "out_features": dim,
+                "bias": False,
+                "activation_function": "torch.nn.modules.linear.Identity",
+                "use_residual": False,
+            },
         )
         _write_json(
             out / "config_sentence_transformers.json",
