@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .cache import EmbeddingCache, encode_documents_cached
 from .checkpoints import (
     CheckpointError,
     CheckpointNotFoundError,
@@ -29,6 +30,17 @@ from .encoders import (
     get_encoder,
     load,
 )
+from .explain import Explanation, TokenMatch
+from .index import ColBERTIndex, DenseIndex, IndexFormatError, SearchHit
+from .rerank import RerankResult, rerank_vectors
+from .scoring import (
+    SCORE_MODES,
+    cosine_scores,
+    maxsim,
+    maxsim_flat,
+    maxsim_padded,
+    normalize_score,
+)
 
 try:
     __version__ = version("lfm-retrievers")
@@ -36,19 +48,35 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 __all__ = [
+    "SCORE_MODES",
     "CheckpointError",
     "CheckpointNotFoundError",
     "ColBERTEncoder",
+    "ColBERTIndex",
     "ColBERTSettings",
     "DenseEncoder",
+    "DenseIndex",
+    "EmbeddingCache",
+    "Explanation",
+    "IndexFormatError",
     "ModelInfo",
     "PaddedVectors",
+    "RerankResult",
+    "SearchHit",
+    "TokenMatch",
     "Tokenized",
     "__version__",
     "clear_encoder_cache",
+    "cosine_scores",
+    "encode_documents_cached",
     "get_encoder",
     "list_models",
     "load",
+    "maxsim",
+    "maxsim_flat",
+    "maxsim_padded",
+    "normalize_score",
+    "rerank_vectors",
     "resolve_device",
     "resolve_dtype",
 ]

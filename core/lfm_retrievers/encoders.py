@@ -128,6 +128,7 @@ class Encoder:
             msg = f"quantize='int8' runs on cpu in float32 only, not {self.device}/{dtype_name(self.dtype)}"
             raise ValueError(msg)
         self.quantize = quantize
+        self._warned_truncation = False
         self.max_batch_tokens = 4096 if self.device.type == "cpu" else 65536
         self.tokenizer = _load_tokenizer(checkpoint.path)
         self.bos_id = _special_token_id(checkpoint.path, self.tokenizer, "bos_token")
@@ -230,9 +231,17 @@ class Encoder:
         return hidden, att
 
     def _note_truncation(self, truncated: int, total: int, what: str, limit: int) -> None:
+        """Warn the first time inputs are truncated; later calls log at debug level."""
         if truncated:
-            logger.warning(
-                "%d of %d %s exceeded %d tokens and were truncated", truncated, total, what, limit
+            level = logging.DEBUG if self._warned_truncation else logging.WARNING
+            self._warned_truncation = True
+            logger.log(
+                level,
+                "%d of %d %s exceeded %d tokens and were truncated",
+                truncated,
+                total,
+                what,
+                limit,
             )
 
 

@@ -242,6 +242,8 @@ def build_tiny_checkpoint(
     # The Embedding checkpoint's matrix is padded past the tokenizer (65,536 rows for 64,400 ids);
     # PyLate resizes the ColBERT matrix to exactly len(tokenizer) (64,402).
     vocab = n_tok if colbert else ((n_tok + 1023) // 1024) * 1024
+    if preset == "full" and not colbert:
+        vocab = max(vocab, 65536)
 
     # -- config.json ---------------------------------------------------------------------------
     hidden = shape["hidden_size"]

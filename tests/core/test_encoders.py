@@ -252,11 +252,16 @@ def test_padded_form_matches_list_form(colbert: ColBERTEncoder) -> None:
 
 
 def test_truncation_is_counted_in_a_warning(
-    dense: DenseEncoder, caplog: pytest.LogCaptureFixture
+    tiny_embedding_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="lfm_retrievers.encoders"):
+    dense = load(tiny_embedding_path)
+    with caplog.at_level(logging.DEBUG, logger="lfm_retrievers.encoders"):
         dense.encode_documents(["word " * 2000, "short"])
-    assert any("1 of 2 documents" in r.getMessage() for r in caplog.records)
+        dense.encode_documents(["word " * 2000, "word " * 3000, "short"])
+    notes = [(r.levelno, r.getMessage()) for r in caplog.records if "truncated" in r.getMessage()]
+    # Counted, and said loudly once per encoder: a pipeline re-encoding candidates stays quiet.
+    assert notes[0] == (logging.WARNING, "1 of 2 documents exceeded 512 tokens and were truncated")
+    assert notes[1] == (logging.DEBUG, "2 of 3 documents exceeded 512 tokens and were truncated")
 
 
 def test_int8_quantization_is_close_to_fp32(tiny_embedding_path: Path) -> None:
