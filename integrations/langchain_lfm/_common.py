@@ -1,0 +1,173 @@
+"""Shared plumbing of the LangChain adapters: the shared encoder, input checks, ids, async.
+
+Every adapter gets its model through ``lfm_retrievers.get_encoder``, so an ``LFMEmbeddings``,
+a retriever and a reranker over the same (model, device, dtype, quantize) hold one copy of
+the weights. Async entry points run the blocking work on one small, bounded thread pool,
+so the event loop stays free and many concurrent calls do not oversubscribe the CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal, TypeVar
+
+from lfm_retrievers._optional import require
+
+require("langchain", "langchain_core", "langchain_lfm")
+
+from langchain_core.documents import Document  # noqa: E402
+
+from lfm_retrievers import ColBERTEncoder, DenseEncoder, get_encoder  # noqa: E402
+from lfm_retrievers.encoders import check_texts  # noqa: E402
+
+T = TypeVar("T")
+
+DEFAULT_EMBEDDING_MODEL = "LiquidAI/LFM2.5-Embedding-350M"
+DEFAULT_COLBERT_MODEL = "LiquidAI/LFM2.5-ColBERT-350M"
+ScoreMode = Literal["raw", "mean"]
+
+#: Worker threads shared by every async call of this package (encoding is CPU/GPU bound,
+#: so more threads than this would only contend for the same cores).
+MAX_ASYNC_WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def _get_executor() -> ThreadPoolExecutor:
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(
+                max_workers=MAX_ASYNC_WORKERS, thread_name_prefix="langchain_lfm"
+            )
+        return _executor
+
+
+async def run_in_worker(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Run ``fn`` on the package's bounded thread pool without blocking the event loop.
+
+    Context variables (LangChain callbacks and tracing) are carried into the worker.
+    """
+    loop = asyncio.get_running_loop()
+    ctx = contextvars.copy_context()
+    call = functools.partial(ctx.run, fn, *args, **kwargs)
+    return await loop.run_in_executor(_get_executor(), call)
+
+
+def path_to_str(value: Any) -> Any:
+    """Pydantic ``before`` validator body: accept ``pathlib.Path`` for model and index paths."""
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+
+def dense_encoder(model: str, device: str, dtype: str, quantize: str | None) -> DenseEncoder:
+    """The process-wide shared dense encoder for this configuration (loads on first call)."""
+    enc = get_encoder(model, device=device, dtype=dtype, quantize=quantize, expect="dense")
+    assert isinstance(enc, DenseEncoder)
+    return enc
+
+
+def colbert_encoder(model: str, device: str, dtype: str, quantize: str | None) -> ColBERTEncoder:
+    """The process-wide shared ColBERT encoder for this configuration (loads on first call)."""
+    enc = get_encoder(model, device=device, dtype=dtype, quantize=quantize, expect="colbert")
+    assert isinstance(enc, ColBERTEncoder)
+    return enc
+
+
+def check_query(query: object) -> str:
+    """A query must be a ``str``; anything else is a ``TypeError`` naming what was given."""
+    if not isinstance(query, str):
+        msg = f"query must be str, got {type(query).__name__}: {query!r:.60}"
+        raise TypeError(msg)
+    return query
+
+
+def check_positive_int(value: object, name: str) -> int:
+    """``k`` / ``top_n`` / ``candidates``: an int > 0 (TypeError for non-ints, ValueError for <= 0)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        msg = f"{name} must be a positive int, got {type(value).__name__}: {value!r}"
+        raise TypeError(msg)
+    if value <= 0:
+        msg = f"{name} must be a positive int (>= 1), got {value}"
+        raise ValueError(msg)
+    return value
+
+
+def check_documents(documents: object, what: str = "documents") -> list[Document]:
+    """A sequence of LangChain ``Document`` objects (a bare Document is an error)."""
+    if isinstance(documents, Document | str | bytes) or not isinstance(documents, Sequence):
+        msg = f"{what} must be a list of Document, got {type(documents).__name__}"
+        raise TypeError(msg)
+    for i, doc in enumerate(documents):
+        if not isinstance(doc, Document):
+            msg = f"{what}[{i}] must be a langchain_core Document, got {type(doc).__name__}"
+            raise TypeError(msg)
+    return list(documents)
+
+
+def texts_to_documents(
+    texts: Iterable[str],
+    metadatas: Sequence[dict[str, Any]] | None = None,
+    ids: Sequence[str] | None = None,
+) -> list[Document]:
+    """``from_texts`` helper: one Document per text, with its metadata and id when given."""
+    if isinstance(texts, str | bytes):
+        msg = f"texts must be a list of str, got a single {type(texts).__name__}"
+        raise TypeError(msg)
+    texts = check_texts(list(texts))
+    for name, values in (("metadatas", metadatas), ("ids", ids)):
+        if values is not None and len(values) != len(texts):
+            msg = f"{name} has {len(values)} entries but texts has {len(texts)}"
+            raise ValueError(msg)
+    return [
+        Document(
+            page_content=text,
+            metadata=dict(metadatas[i]) if metadatas is not None else {},
+            id=ids[i] if ids is not None else None,
+        )
+        for i, text in enumerate(texts)
+    ]
+
+
+def generated_id(text: str, metadata: dict[str, Any]) -> str:
+    """A stable id for a document without one: a hash of its text and metadata."""
+    payload = json.dumps([text, metadata], sort_keys=True, ensure_ascii=False, default=str)
+    return "lfm-" + hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+
+def document_ids(documents: Sequence[Document]) -> list[str]:
+    """Each document's own id, or a stable generated one (same content -> same id).
+
+    Identical documents without ids get ``-2``, ``-3``, ... suffixes so ids stay unique.
+    """
+    ids: list[str] = []
+    seen: set[str] = set()
+    for doc in documents:
+        base = doc.id if doc.id not in (None, "") else generated_id(doc.page_content, doc.metadata)
+        doc_id, n = str(base), 1
+        while doc_id in seen:
+            n += 1
+            doc_id = f"{base}-{n}"
+        seen.add(doc_id)
+        ids.append(doc_id)
+    return ids
+
+
+def scored_copy(
+    doc: Document, relevance_score: float, *, doc_id: str | None = None, **extra: Any
+) -> Document:
+    """A new Document with copied metadata plus ``relevance_score`` (the input is untouched)."""
+    metadata = {**doc.metadata, **extra, "relevance_score": float(relevance_score)}
+    return Document(
+        page_content=doc.page_content,
+        metadata=metadata,
+        id=doc.id if doc_id is None else doc_id,
+    )
