@@ -1,0 +1,241 @@
+"""Shared plumbing of the Haystack components: devices, the shared encoder, checks, async.
+
+The three ``lfm`` leaves (embedders, rankers, retrievers) import from here; the namespace
+levels above them may hold no code. Every component gets its model through
+``lfm_retrievers.get_encoder``, so components over the same (model, device, dtype, quantize)
+share one copy of the weights.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from lfm_retrievers._optional import require
+
+require("haystack", "haystack", "haystack_integrations.components.*.lfm")
+
+from haystack import Document  # noqa: E402
+from haystack.utils import ComponentDevice  # noqa: E402
+
+from lfm_retrievers import ColBERTEncoder, DenseEncoder, get_encoder  # noqa: E402
+
+T = TypeVar("T")
+
+DEFAULT_EMBEDDING_MODEL = "LiquidAI/LFM2.5-Embedding-350M"
+DEFAULT_COLBERT_MODEL = "LiquidAI/LFM2.5-ColBERT-350M"
+DTYPE_CHOICES = ("auto", "float32", "bfloat16", "float16")
+QUANTIZE_CHOICES = (None, "int8")
+
+#: Worker threads shared by every ``run_async`` of this package: encoding is CPU/GPU bound,
+#: so more threads would only contend for the same cores.
+MAX_ASYNC_WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def _get_executor() -> ThreadPoolExecutor:
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(
+                max_workers=MAX_ASYNC_WORKERS, thread_name_prefix="haystack_lfm"
+            )
+        return _executor
+
+
+async def run_in_worker(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Run ``fn`` on the package's bounded thread pool, keeping the event loop free.
+
+    Context variables (Haystack tracing spans) are carried into the worker.
+    """
+    loop = asyncio.get_running_loop()
+    ctx = contextvars.copy_context()
+    call = functools.partial(ctx.run, fn, *args, **kwargs)
+    return await loop.run_in_executor(_get_executor(), call)
+
+
+# ---------------------------------------------------------------- configuration checks
+
+
+def model_to_str(model: str | os.PathLike[str]) -> str:
+    """Accept a hub id, a known name or a local folder (``str`` or ``Path``); store a ``str``."""
+    if isinstance(model, os.PathLike):
+        return os.fspath(model)
+    if not isinstance(model, str) or not model:
+        msg = f"model must be a hub id or a local checkpoint folder, got {model!r}"
+        raise TypeError(msg)
+    return model
+
+
+def check_device(device: object) -> ComponentDevice | None:
+    """``None`` (auto: cuda > mps > xpu > cpu, resolved at warm-up) or a single ComponentDevice.
+
+    ``None`` is kept as ``None`` rather than resolved here, so a serialized pipeline stays
+    portable between a GPU machine and a laptop.
+    """
+    if device is None:
+        return None
+    if not isinstance(device, ComponentDevice):
+        msg = f"device must be a haystack.utils.ComponentDevice or None, got {type(device).__name__}: {device!r}"
+        raise ValueError(msg)
+    if device.has_multiple_devices:
+        msg = "device maps are not supported: pass a single device, e.g. ComponentDevice.from_str('cuda:0')"
+        raise ValueError(msg)
+    return device
+
+
+def device_to_str(device: ComponentDevice | None) -> str:
+    """The core's device spelling: ``"auto"`` for None, else the torch string (``"cuda:0"``)."""
+    return "auto" if device is None else device.to_torch_str()
+
+
+def device_to_dict(device: ComponentDevice | None) -> dict[str, Any] | None:
+    return None if device is None else device.to_dict()
+
+
+def check_choice(name: str, value: object, choices: Sequence[object]) -> None:
+    if value not in choices:
+        msg = f"{name}={value!r} is not valid; choose one of {tuple(choices)}"
+        raise ValueError(msg)
+
+
+def check_top_k(top_k: object, name: str = "top_k") -> int:
+    """A positive int (bool rejected); ``ValueError`` otherwise."""
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k <= 0:
+        msg = f"{name} must be a positive int, got {top_k!r}"
+        raise ValueError(msg)
+    return top_k
+
+
+def check_batch_size(batch_size: object) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        msg = f"batch_size must be a positive int, got {batch_size!r}"
+        raise ValueError(msg)
+    return batch_size
+
+
+def check_threshold(value: object, name: str = "score_threshold") -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        msg = f"{name} must be a number or None, got {value!r}"
+        raise TypeError(msg)
+    return float(value)
+
+
+def check_query(query: object, component: str) -> str:
+    if not isinstance(query, str):
+        msg = f"{component} expects the query as a str, got {type(query).__name__}: {query!r:.60}"
+        raise TypeError(msg)
+    return query
+
+
+def check_documents(documents: object, component: str) -> list[Document]:
+    """``TypeError`` unless ``documents`` is a list (or tuple) of ``haystack.Document``."""
+    if not isinstance(documents, list | tuple) or not all(
+        isinstance(d, Document) for d in documents
+    ):
+        msg = (
+            f"{component} expects a list of haystack.Document, got {type(documents).__name__}: "
+            f"{documents!r:.80}"
+        )
+        raise TypeError(msg)
+    return list(documents)
+
+
+def check_meta_fields(fields: object) -> list[str] | None:
+    if fields is None:
+        return None
+    if isinstance(fields, str) or not isinstance(fields, Sequence):
+        msg = f"meta_fields_to_embed must be a list of str or None, got {fields!r}"
+        raise TypeError(msg)
+    out = list(fields)
+    if not all(isinstance(f, str) for f in out):
+        msg = f"meta_fields_to_embed must hold str only, got {out!r}"
+        raise TypeError(msg)
+    return out
+
+
+# ---------------------------------------------------------------- documents
+
+
+def split_missing_content(
+    documents: Sequence[Document], logger: logging.Logger, component: str
+) -> tuple[list[int], list[str]]:
+    """Indices of the documents with text, and the ids of those without (warned about)."""
+    keep: list[int] = []
+    skipped: list[str] = []
+    for i, doc in enumerate(documents):
+        if doc.content is None:
+            skipped.append(doc.id)
+        else:
+            keep.append(i)
+    if skipped:
+        logger.warning(
+            "%s skips %d document(s) with content=None: ids %s", component, len(skipped), skipped
+        )
+    return keep, skipped
+
+
+def text_to_encode(doc: Document, meta_fields: Sequence[str] | None, separator: str) -> str:
+    """The selected meta values (those present and not None), then the content, joined."""
+    parts = [str(doc.meta[key]) for key in meta_fields or () if doc.meta.get(key) is not None]
+    parts.append(doc.content or "")
+    return separator.join(parts)
+
+
+def deduplicate_by_id(documents: Sequence[Document]) -> list[Document]:
+    """One document per id, at its first position; the highest-scored duplicate wins.
+
+    Same rule as Haystack's own rankers (a score of None counts as lowest).
+    """
+    best: dict[str, Document] = {}
+    for doc in documents:
+        current = best.get(doc.id)
+        if current is None or _score(doc) > _score(current):
+            best[doc.id] = doc
+    return list(best.values())
+
+
+def _score(doc: Document) -> float:
+    return float("-inf") if doc.score is None else doc.score
+
+
+def copy_with(doc: Document, **changes: Any) -> Document:
+    """``dataclasses.replace`` with its own ``meta`` dict, so the caller's document stays untouched."""
+    return replace(doc, **{"meta": dict(doc.meta), **changes})
+
+
+# ---------------------------------------------------------------- shared encoders
+
+
+def dense_encoder(
+    model: str, device: ComponentDevice | None, dtype: str, quantize: str | None
+) -> DenseEncoder:
+    """The process-wide shared dense encoder for this configuration (loads on first call)."""
+    enc = get_encoder(
+        model, device=device_to_str(device), dtype=dtype, quantize=quantize, expect="dense"
+    )
+    assert isinstance(enc, DenseEncoder)
+    return enc
+
+
+def colbert_encoder(
+    model: str, device: ComponentDevice | None, dtype: str, quantize: str | None
+) -> ColBERTEncoder:
+    """The process-wide shared ColBERT encoder for this configuration (loads on first call)."""
+    enc = get_encoder(
+        model, device=device_to_str(device), dtype=dtype, quantize=quantize, expect="colbert"
+    )
+    assert isinstance(enc, ColBERTEncoder)
+    return enc

@@ -1,0 +1,9 @@
+"""LFM2.5-ColBERT for Haystack: a MaxSim ranker for candidate Documents (no index build)."""
+
+from lfm_retrievers._optional import require
+
+require("haystack", "haystack", "haystack_integrations.components.rankers.lfm")
+
+from .ranker import LFMColBERTRanker  # noqa: E402
+
+__all__ = ["LFMColBERTRanker"]
