@@ -25,7 +25,6 @@
 import asyncio
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from langchain_core.documents import Document
@@ -35,21 +34,11 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnablePassthrough
 
 from langchain_lfm import LFMBM25ColBERTRetriever, LFMColBERTReranker, LFMEmbeddings
+from lfm_retrievers.testing import example_models
 
 HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path("cookbooks")
 
-model_dir = os.environ.get("LFM_RETRIEVERS_MODEL_DIR")
-if model_dir:
-    EMBEDDING_MODEL = Path(model_dir) / "embedding"
-    COLBERT_MODEL = Path(model_dir) / "colbert"
-else:
-    from lfm_retrievers.testing import build_tiny_checkpoint
-
-    work = Path(tempfile.mkdtemp(prefix="lfm-langchain-"))
-    print("LFM_RETRIEVERS_MODEL_DIR is not set: building tiny random checkpoints in", work)
-    print("(the chain runs end to end, but its rankings are meaningless)")
-    EMBEDDING_MODEL = build_tiny_checkpoint("embedding", work / "embedding")
-    COLBERT_MODEL = build_tiny_checkpoint("colbert", work / "colbert")
+EMBEDDING_MODEL, COLBERT_MODEL = example_models()
 
 # %% [markdown]
 # ## The FAQ as LangChain documents

@@ -19,7 +19,6 @@
 # %%
 import asyncio
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -33,20 +32,12 @@ from llama_index.embeddings.lfm import LFMEmbedding
 from llama_index.postprocessor.lfm_rerank import LFMColBERTRerank
 from llama_index.retrievers.lfm import LFMBM25ColBERTRetriever, LFMColBERTRetriever
 
+from lfm_retrievers.testing import example_models
+
 HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path("cookbooks")
 WORK = Path(tempfile.mkdtemp(prefix="lfm-llama-index-"))
 
-model_dir = os.environ.get("LFM_RETRIEVERS_MODEL_DIR")
-if model_dir:
-    EMBEDDING_MODEL = Path(model_dir) / "embedding"
-    COLBERT_MODEL = Path(model_dir) / "colbert"
-else:
-    from lfm_retrievers.testing import build_tiny_checkpoint
-
-    print("LFM_RETRIEVERS_MODEL_DIR is not set: building tiny random checkpoints in", WORK)
-    print("(the pipeline runs end to end, but its rankings are meaningless)")
-    EMBEDDING_MODEL = build_tiny_checkpoint("embedding", WORK / "embedding")
-    COLBERT_MODEL = build_tiny_checkpoint("colbert", WORK / "colbert")
+EMBEDDING_MODEL, COLBERT_MODEL = example_models(WORK)
 
 Settings.llm = MockLLM(max_tokens=32)
 

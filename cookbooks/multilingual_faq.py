@@ -16,27 +16,17 @@
 
 # %%
 import json
-import os
 import tempfile
 from pathlib import Path
 
 from lfm_retrievers import load
 from lfm_retrievers.bm25 import BM25Index
 from lfm_retrievers.index import DenseIndex
+from lfm_retrievers.testing import example_models
 
 HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path("cookbooks")
 WORK = Path(tempfile.mkdtemp(prefix="lfm-multilingual-"))
-model_dir = os.environ.get("LFM_RETRIEVERS_MODEL_DIR")
-if model_dir:
-    EMBEDDING_MODEL = Path(model_dir) / "embedding"
-    COLBERT_MODEL = Path(model_dir) / "colbert"
-else:
-    from lfm_retrievers.testing import build_tiny_checkpoint
-
-    print("LFM_RETRIEVERS_MODEL_DIR is not set: building tiny random checkpoints in", WORK)
-    print("(everything runs end to end, but the rankings are meaningless)")
-    EMBEDDING_MODEL = build_tiny_checkpoint("embedding", WORK / "embedding")
-    COLBERT_MODEL = build_tiny_checkpoint("colbert", WORK / "colbert")
+EMBEDDING_MODEL, COLBERT_MODEL = example_models(WORK)
 
 faq = [
     json.loads(line)

@@ -14,7 +14,6 @@
 # the rankings are meaningless.
 
 # %%
-import os
 import tempfile
 from pathlib import Path
 
@@ -24,19 +23,10 @@ from lfm_retrievers import load
 from lfm_retrievers.index import ColBERTIndex
 from lfm_retrievers.pipeline import BM25ColBERT
 from lfm_retrievers.scoring import cosine_scores
+from lfm_retrievers.testing import example_models
 
 WORK = Path(tempfile.mkdtemp(prefix="lfm-quickstart-"))
-model_dir = os.environ.get("LFM_RETRIEVERS_MODEL_DIR")
-if model_dir:
-    EMBEDDING_MODEL = Path(model_dir) / "embedding"
-    COLBERT_MODEL = Path(model_dir) / "colbert"
-else:
-    from lfm_retrievers.testing import build_tiny_checkpoint
-
-    print("LFM_RETRIEVERS_MODEL_DIR is not set: building tiny random checkpoints in", WORK)
-    print("(everything runs end to end, but the rankings are meaningless)")
-    EMBEDDING_MODEL = build_tiny_checkpoint("embedding", WORK / "embedding")
-    COLBERT_MODEL = build_tiny_checkpoint("colbert", WORK / "colbert")
+EMBEDDING_MODEL, COLBERT_MODEL = example_models(WORK)
 
 docs = [
     "Returns: you can return unused items within 30 days of delivery for a full refund.",

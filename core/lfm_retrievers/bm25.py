@@ -54,16 +54,13 @@ never re-tokenized.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import logging
 import os
 import re
-import shutil
 import threading
 import unicodedata
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -74,6 +71,7 @@ import numpy as np
 import rank_bm25
 from tokenizers import Tokenizer
 
+from ._io import atomic_dir_write
 from ._porter import porter_stem
 
 logger = logging.getLogger(__name__)
@@ -631,7 +629,7 @@ class BM25Index:
                     )
                 (tmp / "config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
 
-            _atomic_dir_write(target, write)
+            atomic_dir_write(target, write)
         return target
 
     @classmethod
@@ -740,26 +738,3 @@ class BM25Index:
             raise ValueError(msg)
         index._next_auto = int(config.get("next_auto_id", n))
         return index
-
-
-def _atomic_dir_write(target: Path, write: Callable[[Path], None]) -> None:
-    """Write a directory via ``write(tmp)`` in a sibling temp dir, then swap it into place.
-
-    If ``write`` raises, the temp dir is removed and an existing ``target`` is untouched.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex}"
-    tmp.mkdir()
-    try:
-        write(tmp)
-        old = None
-        if target.exists():
-            old = target.parent / f".{target.name}.old-{uuid.uuid4().hex}"
-            os.replace(target, old)
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(tmp)
-        raise

@@ -54,6 +54,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ._io import replace_dir
 from .rerank import check_top_k
 from .scoring import DEFAULT_CHUNK_TOKENS, check_score_mode, maxsim_flat
 
@@ -681,7 +682,7 @@ class _VectorIndex:
                 "files": files,
             }
             _fsync_write(tmp / MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))
-            _replace_dir(tmp, target)
+            replace_dir(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -862,21 +863,6 @@ def _runs(keep: np.ndarray) -> Iterator[tuple[int, int]]:
     edges = np.flatnonzero(np.diff(padded))
     for a, b in zip(edges[::2], edges[1::2], strict=True):
         yield int(a), int(b)
-
-
-def _replace_dir(tmp: Path, target: Path) -> None:
-    """Move ``tmp`` to ``target``, replacing a previous ``target`` only once ``tmp`` is complete."""
-    if not target.exists():
-        os.replace(tmp, target)
-        return
-    old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-    os.replace(target, old)
-    try:
-        os.replace(tmp, target)
-    except BaseException:
-        os.replace(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 class DenseIndex(_VectorIndex):

@@ -398,4 +398,29 @@ def build_tiny_checkpoint(
     return out
 
 
-__all__ = ["KINDS", "SPECIAL_TOKENS", "build_tiny_checkpoint", "build_tokenizer"]
+def example_models(work_dir: str | os.PathLike[str] | None = None) -> tuple[Path, Path]:
+    """(embedding, colbert) checkpoint folders for examples and cookbooks.
+
+    Taken from ``$LFM_RETRIEVERS_MODEL_DIR`` (a folder holding ``embedding/`` and ``colbert/``,
+    e.g. the downloaded real checkpoints); when it is unset, tiny random checkpoints are built
+    in ``work_dir`` (a temporary folder by default) and a warning says the rankings mean nothing.
+    """
+    import logging
+    import tempfile
+
+    model_dir = os.environ.get("LFM_RETRIEVERS_MODEL_DIR")
+    if model_dir:
+        return Path(model_dir) / "embedding", Path(model_dir) / "colbert"
+    work = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="lfm-models-"))
+    logging.getLogger(__name__).warning(
+        "LFM_RETRIEVERS_MODEL_DIR is not set: using tiny random checkpoints in %s "
+        "(everything runs end to end, but the rankings are meaningless)",
+        work,
+    )
+    return (
+        build_tiny_checkpoint("embedding", work / "embedding", overwrite=True),
+        build_tiny_checkpoint("colbert", work / "colbert", overwrite=True),
+    )
+
+
+__all__ = ["KINDS", "SPECIAL_TOKENS", "build_tiny_checkpoint", "build_tokenizer", "example_models"]

@@ -8,15 +8,10 @@ so the event loop stays free and many concurrent calls do not oversubscribe the 
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import functools
 import hashlib
 import json
 import os
-import threading
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal, TypeVar
 
 from lfm_retrievers._optional import require
@@ -33,34 +28,6 @@ T = TypeVar("T")
 DEFAULT_EMBEDDING_MODEL = "LiquidAI/LFM2.5-Embedding-350M"
 DEFAULT_COLBERT_MODEL = "LiquidAI/LFM2.5-ColBERT-350M"
 ScoreMode = Literal["raw", "mean"]
-
-#: Worker threads shared by every async call of this package (encoding is CPU/GPU bound,
-#: so more threads than this would only contend for the same cores).
-MAX_ASYNC_WORKERS = max(1, min(4, os.cpu_count() or 1))
-
-_executor: ThreadPoolExecutor | None = None
-_executor_lock = threading.Lock()
-
-
-def _get_executor() -> ThreadPoolExecutor:
-    global _executor
-    with _executor_lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(
-                max_workers=MAX_ASYNC_WORKERS, thread_name_prefix="langchain_lfm"
-            )
-        return _executor
-
-
-async def run_in_worker(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """Run ``fn`` on the package's bounded thread pool without blocking the event loop.
-
-    Context variables (LangChain callbacks and tracing) are carried into the worker.
-    """
-    loop = asyncio.get_running_loop()
-    ctx = contextvars.copy_context()
-    call = functools.partial(ctx.run, fn, *args, **kwargs)
-    return await loop.run_in_executor(_get_executor(), call)
 
 
 def path_to_str(value: Any) -> Any:

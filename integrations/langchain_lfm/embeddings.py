@@ -14,9 +14,10 @@ from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from lfm_retrievers import DenseEncoder
+from lfm_retrievers._workers import run_in_worker
 from lfm_retrievers.encoders import check_texts
 
-from ._common import DEFAULT_EMBEDDING_MODEL, check_query, dense_encoder, path_to_str, run_in_worker
+from ._common import DEFAULT_EMBEDDING_MODEL, check_query, dense_encoder, path_to_str
 
 
 class LFMEmbeddings(BaseModel, Embeddings):

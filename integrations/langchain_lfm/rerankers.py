@@ -15,6 +15,7 @@ from langchain_core.documents import BaseDocumentCompressor, Document
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from lfm_retrievers import ColBERTEncoder
+from lfm_retrievers._workers import run_in_worker
 from lfm_retrievers.cache import EmbeddingCache
 from lfm_retrievers.rerank import rerank
 
@@ -25,7 +26,6 @@ from ._common import (
     check_query,
     colbert_encoder,
     path_to_str,
-    run_in_worker,
     scored_copy,
 )
 

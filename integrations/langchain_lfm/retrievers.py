@@ -28,6 +28,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from lfm_retrievers import ColBERTEncoder
+from lfm_retrievers._workers import run_in_worker
 
 from ._common import (
     DEFAULT_COLBERT_MODEL,
@@ -38,7 +39,6 @@ from ._common import (
     colbert_encoder,
     document_ids,
     path_to_str,
-    run_in_worker,
     scored_copy,
     texts_to_documents,
 )

@@ -298,7 +298,7 @@ def test_save_empty_index_round_trips(make, tmp_path):
     assert loaded.search("one")[0].id == "one"
 
 
-@pytest.mark.parametrize("where", ["_fsync_write", "_sha256", "_replace_dir"])
+@pytest.mark.parametrize("where", ["_fsync_write", "_sha256", "replace_dir"])
 def test_interrupted_save_leaves_previous_index(make, tmp_path, monkeypatch, where):
     index = make()
     index.add(TEXTS[:4], ids=IDS[:4])
@@ -311,7 +311,7 @@ def test_interrupted_save_leaves_previous_index(make, tmp_path, monkeypatch, whe
 
     def failing(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 2 or where == "_replace_dir":
+        if calls["n"] == 2 or where == "replace_dir":
             raise KeyboardInterrupt("simulated crash mid-save")
         return original(*args, **kwargs)
 

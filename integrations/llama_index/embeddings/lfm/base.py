@@ -6,11 +6,11 @@ Queries get the checkpoint's query prompt and texts/nodes its document prompt on
 
 from __future__ import annotations
 
-import asyncio
 import os
 from typing import Any
 
 from lfm_retrievers._optional import require
+from lfm_retrievers._workers import run_in_worker
 
 require("llama-index", "llama_index.core", "llama_index.embeddings.lfm")
 
@@ -116,10 +116,10 @@ class LFMEmbedding(BaseEmbedding):
 
     # Async: the forward pass runs in a worker thread, so the event loop stays free.
     async def _aget_query_embedding(self, query: str) -> Embedding:
-        return await asyncio.to_thread(self._get_query_embedding, query)
+        return await run_in_worker(self._get_query_embedding, query)
 
     async def _aget_text_embedding(self, text: str) -> Embedding:
-        return await asyncio.to_thread(self._get_text_embedding, text)
+        return await run_in_worker(self._get_text_embedding, text)
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return await asyncio.to_thread(self._get_text_embeddings, texts)
+        return await run_in_worker(self._get_text_embeddings, texts)

@@ -7,12 +7,12 @@ or its mean over query vectors (``score="mean"``, in [-1, 1]).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from typing import Any, Literal
 
 from lfm_retrievers._optional import require
+from lfm_retrievers._workers import run_in_worker
 
 require("llama-index", "llama_index.core", "llama_index.postprocessor.lfm_rerank")
 
@@ -204,4 +204,4 @@ class LFMColBERTRerank(BaseNodePostprocessor):
         query_bundle: QueryBundle | None = None,
     ) -> list[NodeWithScore]:
         # The MaxSim forward pass runs in a worker thread; the event loop stays free.
-        return await asyncio.to_thread(self._postprocess_nodes, nodes, query_bundle)
+        return await run_in_worker(self._postprocess_nodes, nodes, query_bundle)

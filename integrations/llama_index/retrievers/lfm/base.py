@@ -11,7 +11,6 @@ model, device and dtype) and return copies of the stored nodes, never the stored
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lfm_retrievers._optional import require
+from lfm_retrievers._workers import run_in_worker
 
 require("llama-index", "llama_index.core", "llama_index.retrievers.lfm")
 
@@ -314,7 +314,7 @@ class _LFMColBERTRetrieverBase(BaseRetriever):
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         # Encoding and MaxSim run in a worker thread; the event loop stays free.
-        return await asyncio.to_thread(self._retrieve, query_bundle)
+        return await run_in_worker(self._retrieve, query_bundle)
 
 
 # --------------------------------------------------------------------------- indexed retriever

@@ -8,14 +8,9 @@ share one copy of the weights.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import functools
 import logging
 import os
-import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -34,34 +29,6 @@ DEFAULT_EMBEDDING_MODEL = "LiquidAI/LFM2.5-Embedding-350M"
 DEFAULT_COLBERT_MODEL = "LiquidAI/LFM2.5-ColBERT-350M"
 DTYPE_CHOICES = ("auto", "float32", "bfloat16", "float16")
 QUANTIZE_CHOICES = (None, "int8")
-
-#: Worker threads shared by every ``run_async`` of this package: encoding is CPU/GPU bound,
-#: so more threads would only contend for the same cores.
-MAX_ASYNC_WORKERS = max(1, min(4, os.cpu_count() or 1))
-
-_executor: ThreadPoolExecutor | None = None
-_executor_lock = threading.Lock()
-
-
-def _get_executor() -> ThreadPoolExecutor:
-    global _executor
-    with _executor_lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(
-                max_workers=MAX_ASYNC_WORKERS, thread_name_prefix="haystack_lfm"
-            )
-        return _executor
-
-
-async def run_in_worker(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """Run ``fn`` on the package's bounded thread pool, keeping the event loop free.
-
-    Context variables (Haystack tracing spans) are carried into the worker.
-    """
-    loop = asyncio.get_running_loop()
-    ctx = contextvars.copy_context()
-    call = functools.partial(ctx.run, fn, *args, **kwargs)
-    return await loop.run_in_executor(_get_executor(), call)
 
 
 # ---------------------------------------------------------------- configuration checks

@@ -10,6 +10,7 @@ from haystack import component, default_from_dict, default_to_dict
 from haystack.utils import ComponentDevice
 
 from lfm_retrievers import DenseEncoder
+from lfm_retrievers._workers import run_in_worker
 
 from ._common import (
     DEFAULT_EMBEDDING_MODEL,
@@ -20,7 +21,6 @@ from ._common import (
     dense_encoder,
     device_to_dict,
     model_to_str,
-    run_in_worker,
 )
 
 logger = logging.getLogger(__name__)

@@ -26,12 +26,12 @@ from haystack_integrations.components.embedders.lfm._common import (
     deduplicate_by_id,
     device_to_dict,
     model_to_str,
-    run_in_worker,
     split_missing_content,
     text_to_encode,
 )
 
 from lfm_retrievers import ColBERTEncoder
+from lfm_retrievers._workers import run_in_worker
 from lfm_retrievers.cache import EmbeddingCache
 from lfm_retrievers.rerank import rerank
 from lfm_retrievers.scoring import SCORE_MODES

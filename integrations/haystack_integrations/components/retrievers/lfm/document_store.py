@@ -34,10 +34,10 @@ from haystack_integrations.components.embedders.lfm._common import (
     colbert_encoder,
     device_to_dict,
     model_to_str,
-    run_in_worker,
     split_missing_content,
 )
 
+from lfm_retrievers._workers import run_in_worker
 from lfm_retrievers.index import MANIFEST, ColBERTIndex
 from lfm_retrievers.scoring import SCORE_MODES
 

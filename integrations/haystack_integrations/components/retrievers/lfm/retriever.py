@@ -11,9 +11,9 @@ from haystack_integrations.components.embedders.lfm._common import (
     check_choice,
     check_query,
     check_top_k,
-    run_in_worker,
 )
 
+from lfm_retrievers._workers import run_in_worker
 from lfm_retrievers.scoring import SCORE_MODES
 
 from .document_store import LFMColBERTDocumentStore
