@@ -12,13 +12,14 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from lfm_retrievers._optional import require
 
 require("langchain", "langchain_core", "langchain_lfm")
 
 from langchain_core.documents import Document  # noqa: E402
+from pydantic import BeforeValidator  # noqa: E402
 
 from lfm_retrievers import ColBERTEncoder, DenseEncoder, get_encoder  # noqa: E402
 from lfm_retrievers.encoders import check_texts  # noqa: E402
@@ -33,6 +34,17 @@ ScoreMode = Literal["raw", "mean"]
 def path_to_str(value: Any) -> Any:
     """Pydantic ``before`` validator body: accept ``pathlib.Path`` for model and index paths."""
     return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+
+def none_is_auto(value: Any) -> Any:
+    """Pydantic ``before`` validator body: ``device=None`` / ``dtype=None`` mean ``"auto"``."""
+    return "auto" if value is None else value
+
+
+#: A model field: a hub id or a local folder (``pathlib.Path`` accepted, stored as ``str``).
+ModelPath = Annotated[str, BeforeValidator(path_to_str)]
+#: A device or dtype field where ``None`` means ``"auto"``.
+AutoStr = Annotated[str, BeforeValidator(none_is_auto)]
 
 
 def dense_encoder(model: str, device: str, dtype: str, quantize: str | None) -> DenseEncoder:

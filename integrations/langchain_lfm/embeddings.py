@@ -8,16 +8,20 @@ LangChain vector store (e.g. ``InMemoryVectorStore``); this package does not dup
 
 from __future__ import annotations
 
-from typing import Any
-
 from langchain_core.embeddings import Embeddings
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from lfm_retrievers import DenseEncoder
 from lfm_retrievers._workers import run_in_worker
 from lfm_retrievers.encoders import check_texts
 
-from ._common import DEFAULT_EMBEDDING_MODEL, check_query, dense_encoder, path_to_str
+from ._common import (
+    DEFAULT_EMBEDDING_MODEL,
+    AutoStr,
+    ModelPath,
+    check_query,
+    dense_encoder,
+)
 
 
 class LFMEmbeddings(BaseModel, Embeddings):
@@ -40,14 +44,16 @@ class LFMEmbeddings(BaseModel, Embeddings):
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    model: str = Field(
+    model: ModelPath = Field(
         default=DEFAULT_EMBEDDING_MODEL,
         description="Hugging Face hub id, known short name or local checkpoint folder.",
     )
-    device: str = Field(
+    device: AutoStr = Field(
         default="auto", description="'auto' (cuda > mps > xpu > cpu) or a torch device string."
     )
-    dtype: str = Field(default="auto", description="'auto', 'float32', 'bfloat16' or 'float16'.")
+    dtype: AutoStr = Field(
+        default="auto", description="'auto', 'float32', 'bfloat16' or 'float16'."
+    )
     quantize: str | None = Field(
         default=None, description="None, or 'int8' (dynamic quantization, CPU float32 only)."
     )
@@ -65,16 +71,6 @@ class LFMEmbeddings(BaseModel, Embeddings):
     )
 
     _encoder: DenseEncoder | None = PrivateAttr(default=None)
-
-    @field_validator("model", mode="before")
-    @classmethod
-    def _model_path(cls, value: Any) -> Any:
-        return path_to_str(value)
-
-    @field_validator("device", "dtype", mode="before")
-    @classmethod
-    def _none_is_auto(cls, value: Any) -> Any:
-        return "auto" if value is None else value
 
     @property
     def encoder(self) -> DenseEncoder:

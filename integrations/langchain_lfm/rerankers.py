@@ -8,11 +8,10 @@ retriever (BM25, a vector store, ...). It returns copies of the documents, best 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
-from pydantic import ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import ConfigDict, Field, PrivateAttr
 
 from lfm_retrievers import ColBERTEncoder
 from lfm_retrievers._workers import run_in_worker
@@ -21,11 +20,12 @@ from lfm_retrievers.rerank import rerank
 
 from ._common import (
     DEFAULT_COLBERT_MODEL,
+    AutoStr,
+    ModelPath,
     ScoreMode,
     check_documents,
     check_query,
     colbert_encoder,
-    path_to_str,
     scored_copy,
 )
 
@@ -52,14 +52,16 @@ class LFMColBERTReranker(BaseDocumentCompressor):
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    model: str = Field(
+    model: ModelPath = Field(
         default=DEFAULT_COLBERT_MODEL,
         description="Hugging Face hub id, known short name or local ColBERT checkpoint folder.",
     )
-    device: str = Field(
+    device: AutoStr = Field(
         default="auto", description="'auto' (cuda > mps > xpu > cpu) or a torch device string."
     )
-    dtype: str = Field(default="auto", description="'auto', 'float32', 'bfloat16' or 'float16'.")
+    dtype: AutoStr = Field(
+        default="auto", description="'auto', 'float32', 'bfloat16' or 'float16'."
+    )
     quantize: str | None = Field(
         default=None, description="None, or 'int8' (dynamic quantization, CPU float32 only)."
     )
@@ -79,16 +81,6 @@ class LFMColBERTReranker(BaseDocumentCompressor):
 
     _encoder: ColBERTEncoder | None = PrivateAttr(default=None)
     _cache: EmbeddingCache | None = PrivateAttr(default=None)
-
-    @field_validator("model", mode="before")
-    @classmethod
-    def _model_path(cls, value: Any) -> Any:
-        return path_to_str(value)
-
-    @field_validator("device", "dtype", mode="before")
-    @classmethod
-    def _none_is_auto(cls, value: Any) -> Any:
-        return "auto" if value is None else value
 
     @property
     def encoder(self) -> ColBERTEncoder:

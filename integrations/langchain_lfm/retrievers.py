@@ -32,6 +32,8 @@ from lfm_retrievers._workers import run_in_worker
 
 from ._common import (
     DEFAULT_COLBERT_MODEL,
+    AutoStr,
+    ModelPath,
     ScoreMode,
     check_documents,
     check_positive_int,
@@ -55,14 +57,16 @@ class _ColBERTModelFields(BaseRetriever):
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    model: str = Field(
+    model: ModelPath = Field(
         default=DEFAULT_COLBERT_MODEL,
         description="Hugging Face hub id, known short name or local ColBERT checkpoint folder.",
     )
-    device: str = Field(
+    device: AutoStr = Field(
         default="auto", description="'auto' (cuda > mps > xpu > cpu) or a torch device string."
     )
-    dtype: str = Field(default="auto", description="'auto', 'float32', 'bfloat16' or 'float16'.")
+    dtype: AutoStr = Field(
+        default="auto", description="'auto', 'float32', 'bfloat16' or 'float16'."
+    )
     quantize: str | None = Field(
         default=None, description="None, or 'int8' (dynamic quantization, CPU float32 only)."
     )
@@ -74,16 +78,6 @@ class _ColBERTModelFields(BaseRetriever):
 
     _encoder: ColBERTEncoder | None = PrivateAttr(default=None)
     _lock: Any = PrivateAttr(default_factory=threading.RLock)
-
-    @field_validator("model", mode="before")
-    @classmethod
-    def _model_path(cls, value: Any) -> Any:
-        return path_to_str(value)
-
-    @field_validator("device", "dtype", mode="before")
-    @classmethod
-    def _none_is_auto(cls, value: Any) -> Any:
-        return "auto" if value is None else value
 
     @property
     def encoder(self) -> ColBERTEncoder:
