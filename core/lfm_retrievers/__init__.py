@@ -27,6 +27,8 @@ from .encoders import (
     PaddedVectors,
     Tokenized,
     clear_encoder_cache,
+    get_colbert_encoder,
+    get_dense_encoder,
     get_encoder,
     load,
 )
@@ -69,6 +71,8 @@ __all__ = [
     "clear_encoder_cache",
     "cosine_scores",
     "encode_documents_cached",
+    "get_colbert_encoder",
+    "get_dense_encoder",
     "get_encoder",
     "list_models",
     "load",

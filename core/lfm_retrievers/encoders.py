@@ -538,6 +538,32 @@ def get_encoder(
     return enc
 
 
+def get_dense_encoder(
+    name_or_path: str | os.PathLike[str],
+    *,
+    device: str | torch.device | None = "auto",
+    dtype: str | torch.dtype | None = "auto",
+    quantize: str | None = None,
+) -> DenseEncoder:
+    """The shared encoder of a dense checkpoint; ValueError if the checkpoint is ColBERT."""
+    enc = get_encoder(name_or_path, device=device, dtype=dtype, quantize=quantize, expect="dense")
+    assert isinstance(enc, DenseEncoder)
+    return enc
+
+
+def get_colbert_encoder(
+    name_or_path: str | os.PathLike[str],
+    *,
+    device: str | torch.device | None = "auto",
+    dtype: str | torch.dtype | None = "auto",
+    quantize: str | None = None,
+) -> ColBERTEncoder:
+    """The shared encoder of a ColBERT checkpoint; ValueError if the checkpoint is dense."""
+    enc = get_encoder(name_or_path, device=device, dtype=dtype, quantize=quantize, expect="colbert")
+    assert isinstance(enc, ColBERTEncoder)
+    return enc
+
+
 def clear_encoder_cache() -> None:
     """Forget the shared encoders (frees their weights once no one else holds them)."""
     with _SHARED_LOCK:
@@ -552,6 +578,8 @@ __all__ = [
     "Tokenized",
     "check_texts",
     "clear_encoder_cache",
+    "get_colbert_encoder",
+    "get_dense_encoder",
     "get_encoder",
     "load",
 ]

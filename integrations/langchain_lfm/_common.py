@@ -21,7 +21,6 @@ require("langchain", "langchain_core", "langchain_lfm")
 from langchain_core.documents import Document  # noqa: E402
 from pydantic import BeforeValidator  # noqa: E402
 
-from lfm_retrievers import ColBERTEncoder, DenseEncoder, get_encoder  # noqa: E402
 from lfm_retrievers.encoders import check_texts  # noqa: E402
 
 T = TypeVar("T")
@@ -45,20 +44,6 @@ def none_is_auto(value: Any) -> Any:
 ModelPath = Annotated[str, BeforeValidator(path_to_str)]
 #: A device or dtype field where ``None`` means ``"auto"``.
 AutoStr = Annotated[str, BeforeValidator(none_is_auto)]
-
-
-def dense_encoder(model: str, device: str, dtype: str, quantize: str | None) -> DenseEncoder:
-    """The process-wide shared dense encoder for this configuration (loads on first call)."""
-    enc = get_encoder(model, device=device, dtype=dtype, quantize=quantize, expect="dense")
-    assert isinstance(enc, DenseEncoder)
-    return enc
-
-
-def colbert_encoder(model: str, device: str, dtype: str, quantize: str | None) -> ColBERTEncoder:
-    """The process-wide shared ColBERT encoder for this configuration (loads on first call)."""
-    enc = get_encoder(model, device=device, dtype=dtype, quantize=quantize, expect="colbert")
-    assert isinstance(enc, ColBERTEncoder)
-    return enc
 
 
 def check_query(query: object) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from lfm_retrievers import DenseEncoder
+from lfm_retrievers import DenseEncoder, get_dense_encoder
 from lfm_retrievers._workers import run_in_worker
 from lfm_retrievers.encoders import check_texts
 
@@ -20,7 +20,6 @@ from ._common import (
     AutoStr,
     ModelPath,
     check_query,
-    dense_encoder,
 )
 
 
@@ -76,7 +75,9 @@ class LFMEmbeddings(BaseModel, Embeddings):
     def encoder(self) -> DenseEncoder:
         """The shared dense encoder (loaded on first access)."""
         if self._encoder is None:
-            self._encoder = dense_encoder(self.model, self.device, self.dtype, self.quantize)
+            self._encoder = get_dense_encoder(
+                self.model, device=self.device, dtype=self.dtype, quantize=self.quantize
+            )
         return self._encoder
 
     def warm_up(self) -> None:

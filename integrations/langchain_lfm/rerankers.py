@@ -13,7 +13,7 @@ from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from lfm_retrievers import ColBERTEncoder
+from lfm_retrievers import ColBERTEncoder, get_colbert_encoder
 from lfm_retrievers._workers import run_in_worker
 from lfm_retrievers.cache import EmbeddingCache
 from lfm_retrievers.rerank import rerank
@@ -25,7 +25,6 @@ from ._common import (
     ScoreMode,
     check_documents,
     check_query,
-    colbert_encoder,
     scored_copy,
 )
 
@@ -86,7 +85,9 @@ class LFMColBERTReranker(BaseDocumentCompressor):
     def encoder(self) -> ColBERTEncoder:
         """The shared ColBERT encoder (loaded on first access)."""
         if self._encoder is None:
-            self._encoder = colbert_encoder(self.model, self.device, self.dtype, self.quantize)
+            self._encoder = get_colbert_encoder(
+                self.model, device=self.device, dtype=self.dtype, quantize=self.quantize
+            )
         return self._encoder
 
     def warm_up(self) -> None:

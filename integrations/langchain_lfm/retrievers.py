@@ -27,7 +27,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from lfm_retrievers import ColBERTEncoder
+from lfm_retrievers import ColBERTEncoder, get_colbert_encoder
 from lfm_retrievers._workers import run_in_worker
 
 from ._common import (
@@ -38,7 +38,6 @@ from ._common import (
     check_documents,
     check_positive_int,
     check_query,
-    colbert_encoder,
     document_ids,
     path_to_str,
     scored_copy,
@@ -83,7 +82,9 @@ class _ColBERTModelFields(BaseRetriever):
     def encoder(self) -> ColBERTEncoder:
         """The shared ColBERT encoder (loaded on first access)."""
         if self._encoder is None:
-            self._encoder = colbert_encoder(self.model, self.device, self.dtype, self.quantize)
+            self._encoder = get_colbert_encoder(
+                self.model, device=self.device, dtype=self.dtype, quantize=self.quantize
+            )
         return self._encoder
 
     def _k(self, k: int | None) -> int:

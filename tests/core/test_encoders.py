@@ -365,6 +365,10 @@ def test_get_encoder_shares_one_instance(tiny_embedding_path: Path) -> None:
     assert get_encoder(tiny_embedding_path, dtype="bfloat16") is not a
     with pytest.raises(ValueError, match="dense checkpoint"):
         get_encoder(tiny_embedding_path, expect="colbert")
+    # The typed getters the adapters use return the same shared instance, or refuse the kind.
+    assert lfm_retrievers.get_dense_encoder(tiny_embedding_path) is a
+    with pytest.raises(ValueError, match="dense checkpoint"):
+        lfm_retrievers.get_colbert_encoder(tiny_embedding_path)
 
 
 def test_tiny_builder_refuses_to_clobber(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ def test_constructor_does_not_load(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*args: object, **kwargs: object) -> None:
         raise AssertionError("constructor must not load the model")
 
-    monkeypatch.setattr("langchain_lfm._common.get_encoder", boom)
+    monkeypatch.setattr("lfm_retrievers.encoders.load", boom)
     emb = LFMEmbeddings(model="LiquidAI/LFM2.5-Embedding-350M", device="cpu")
     assert emb._encoder is None
     assert "model" in emb.model_dump()

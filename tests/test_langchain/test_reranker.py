@@ -25,7 +25,7 @@ def test_constructor_does_not_load(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*args: object, **kwargs: object) -> None:
         raise AssertionError("constructor must not load the model")
 
-    monkeypatch.setattr("langchain_lfm._common.get_encoder", boom)
+    monkeypatch.setattr("lfm_retrievers.encoders.load", boom)
     r = LFMColBERTReranker(top_n=2)
     assert r._encoder is None
     assert r.model == "LiquidAI/LFM2.5-ColBERT-350M"

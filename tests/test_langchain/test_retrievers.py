@@ -23,7 +23,7 @@ def _no_loading(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*args: object, **kwargs: object) -> None:
         raise AssertionError("constructor must not load the model")
 
-    monkeypatch.setattr("langchain_lfm._common.get_encoder", boom)
+    monkeypatch.setattr("lfm_retrievers.encoders.load", boom)
 
 
 # ---------------------------------------------------------------------- ColBERT index retriever

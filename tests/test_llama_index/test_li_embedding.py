@@ -49,7 +49,7 @@ def test_constructor_loads_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*args: object, **kwargs: object) -> None:
         raise AssertionError("weights loaded in the constructor")
 
-    monkeypatch.setattr("llama_index.embeddings.lfm.base.get_encoder", boom)
+    monkeypatch.setattr("llama_index.embeddings.lfm.base.get_dense_encoder", boom)
     emb = LFMEmbedding(model_name="/no/such/folder", device="cpu")
     assert emb._encoder is None
     assert emb.to_dict()["model_name"] == "/no/such/folder"

@@ -75,7 +75,7 @@ def test_constructor_loads_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*args: object, **kwargs: object) -> None:
         raise AssertionError("weights loaded in the constructor")
 
-    monkeypatch.setattr("llama_index.postprocessor.lfm_rerank.base.get_encoder", boom)
+    monkeypatch.setattr("llama_index.postprocessor.lfm_rerank.base.get_colbert_encoder", boom)
     LFMColBERTRerank(model="/no/such/folder", top_n=2, device="cpu")
 
 

@@ -66,7 +66,7 @@ def test_colbert_retriever_is_a_base_retriever(
 ) -> None:
     assert BaseRetriever in LFMColBERTRetriever.__mro__
     assert LFMColBERTRetriever.class_name() == "LFMColBERTRetriever"
-    monkeypatch.setattr("llama_index.retrievers.lfm.base.get_encoder", boom)
+    monkeypatch.setattr("llama_index.retrievers.lfm.base.get_colbert_encoder", boom)
     r = LFMColBERTRetriever(nodes, model="/no/such/folder")
     assert (r.model, r.similarity_top_k, len(r)) == ("/no/such/folder", 10, len(nodes))
 
@@ -301,7 +301,7 @@ def test_bm25_retriever_is_a_base_retriever(
 ) -> None:
     assert BaseRetriever in LFMBM25ColBERTRetriever.__mro__
     assert LFMBM25ColBERTRetriever.class_name() == "LFMBM25ColBERTRetriever"
-    monkeypatch.setattr("llama_index.retrievers.lfm.base.get_encoder", boom)
+    monkeypatch.setattr("llama_index.retrievers.lfm.base.get_colbert_encoder", boom)
     r = LFMBM25ColBERTRetriever(nodes, model="/no/such/folder", candidates=7)
     assert (r.similarity_top_k, r.candidates) == (10, 7)
 

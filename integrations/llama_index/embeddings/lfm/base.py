@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from lfm_retrievers import get_dense_encoder
 from lfm_retrievers._optional import require
 from lfm_retrievers._workers import run_in_worker
 
@@ -17,7 +18,7 @@ require("llama-index", "llama_index.core", "llama_index.embeddings.lfm")
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding  # noqa: E402
 from llama_index.core.bridge.pydantic import Field, PrivateAttr, field_validator  # noqa: E402
 
-from lfm_retrievers import DenseEncoder, get_encoder  # noqa: E402
+from lfm_retrievers import DenseEncoder  # noqa: E402
 
 DEFAULT_EMBEDDING_MODEL = "LiquidAI/LFM2.5-Embedding-350M"
 
@@ -77,14 +78,9 @@ class LFMEmbedding(BaseEmbedding):
         """The shared dense encoder (loaded on first access)."""
         key = (self.model_name, self.device, self.dtype, self.quantize)
         if self._encoder is None or self._encoder_key != key:
-            enc = get_encoder(
-                self.model_name,
-                device=self.device,
-                dtype=self.dtype,
-                quantize=self.quantize,
-                expect="dense",
+            enc = get_dense_encoder(
+                self.model_name, device=self.device, dtype=self.dtype, quantize=self.quantize
             )
-            assert isinstance(enc, DenseEncoder)
             self._encoder = enc
             self._encoder_key = key
         return self._encoder

@@ -11,6 +11,7 @@ import logging
 import os
 from typing import Any, Literal
 
+from lfm_retrievers import get_colbert_encoder
 from lfm_retrievers._optional import require
 from lfm_retrievers._workers import run_in_worker
 
@@ -30,7 +31,7 @@ from llama_index.core.instrumentation.events.rerank import (  # noqa: E402
 from llama_index.core.postprocessor.types import BaseNodePostprocessor  # noqa: E402
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle  # noqa: E402
 
-from lfm_retrievers import ColBERTEncoder, get_encoder  # noqa: E402
+from lfm_retrievers import ColBERTEncoder  # noqa: E402
 from lfm_retrievers.cache import EmbeddingCache  # noqa: E402
 from lfm_retrievers.rerank import rerank  # noqa: E402
 
@@ -115,14 +116,9 @@ class LFMColBERTRerank(BaseNodePostprocessor):
         """The shared ColBERT encoder (loaded on first access)."""
         key = (self.model, self.device, self.dtype, self.quantize)
         if self._encoder is None or self._encoder_key != key:
-            enc = get_encoder(
-                self.model,
-                device=self.device,
-                dtype=self.dtype,
-                quantize=self.quantize,
-                expect="colbert",
+            enc = get_colbert_encoder(
+                self.model, device=self.device, dtype=self.dtype, quantize=self.quantize
             )
-            assert isinstance(enc, ColBERTEncoder)
             self._encoder = enc
             self._encoder_key = key
         return self._encoder

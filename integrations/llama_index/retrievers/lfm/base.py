@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from lfm_retrievers import get_colbert_encoder
 from lfm_retrievers._optional import require
 from lfm_retrievers._workers import run_in_worker
 
@@ -45,7 +46,7 @@ from llama_index.core.vector_stores.types import (  # noqa: E402
 )
 
 import lfm_retrievers  # noqa: E402
-from lfm_retrievers import ColBERTEncoder, get_encoder  # noqa: E402
+from lfm_retrievers import ColBERTEncoder  # noqa: E402
 from lfm_retrievers.cache import EmbeddingCache  # noqa: E402
 from lfm_retrievers.index import ColBERTIndex  # noqa: E402
 from lfm_retrievers.pipeline import FUSIONS, BM25ColBERT  # noqa: E402
@@ -289,14 +290,9 @@ class _LFMColBERTRetrieverBase(BaseRetriever):
         """The shared ColBERT encoder (loaded on first access)."""
         key = (self.model, self.device, self.dtype, self.quantize)
         if self._encoder is None or self._encoder_key != key:
-            enc = get_encoder(
-                self.model,
-                device=self.device,
-                dtype=self.dtype,
-                quantize=self.quantize,
-                expect="colbert",
+            enc = get_colbert_encoder(
+                self.model, device=self.device, dtype=self.dtype, quantize=self.quantize
             )
-            assert isinstance(enc, ColBERTEncoder)
             self._encoder = enc
             self._encoder_key = key
         return self._encoder

@@ -21,7 +21,12 @@ require("haystack", "haystack", "haystack_integrations.components.*.lfm")
 from haystack import Document  # noqa: E402
 from haystack.utils import ComponentDevice  # noqa: E402
 
-from lfm_retrievers import ColBERTEncoder, DenseEncoder, get_encoder  # noqa: E402
+from lfm_retrievers import (  # noqa: E402
+    ColBERTEncoder,
+    DenseEncoder,
+    get_colbert_encoder,
+    get_dense_encoder,
+)
 
 T = TypeVar("T")
 
@@ -190,19 +195,11 @@ def dense_encoder(
     model: str, device: ComponentDevice | None, dtype: str, quantize: str | None
 ) -> DenseEncoder:
     """The process-wide shared dense encoder for this configuration (loads on first call)."""
-    enc = get_encoder(
-        model, device=device_to_str(device), dtype=dtype, quantize=quantize, expect="dense"
-    )
-    assert isinstance(enc, DenseEncoder)
-    return enc
+    return get_dense_encoder(model, device=device_to_str(device), dtype=dtype, quantize=quantize)
 
 
 def colbert_encoder(
     model: str, device: ComponentDevice | None, dtype: str, quantize: str | None
 ) -> ColBERTEncoder:
     """The process-wide shared ColBERT encoder for this configuration (loads on first call)."""
-    enc = get_encoder(
-        model, device=device_to_str(device), dtype=dtype, quantize=quantize, expect="colbert"
-    )
-    assert isinstance(enc, ColBERTEncoder)
-    return enc
+    return get_colbert_encoder(model, device=device_to_str(device), dtype=dtype, quantize=quantize)
