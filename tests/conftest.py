@@ -81,3 +81,37 @@ def shared_data_dir() -> Path:
     if not (SHARED_DATA / "scifact" / "queries.jsonl").exists():
         pytest.skip("shared evaluation data not found in ../shared/data")
     return SHARED_DATA
+
+
+#: A small multilingual support corpus shared by the framework suites:
+#: (key, text, category, lang); each suite prefixes the key into its own ids.
+SUPPORT_CORPUS = [
+    (
+        "ret",
+        "To return an item, open your orders and choose Return within 30 days.",
+        "returns",
+        "en",
+    ),
+    (
+        "pwd",
+        "Reset your password from Settings, then Account, then Reset password.",
+        "account",
+        "en",
+    ),
+    ("ship", "Standard shipping takes three to five business days.", "shipping", "en"),
+    ("de", "Sie können Ihre Bestellung innerhalb von 14 Tagen zurückgeben.", "returns", "de"),
+    ("fr", "Vous pouvez suivre votre colis depuis la page Mes commandes.", "shipping", "fr"),
+    (
+        "es",
+        "Para cambiar la dirección de envío, edite el pedido antes del envío.",
+        "shipping",
+        "es",
+    ),
+    ("ja", "パスワードを忘れた場合は、ログイン画面から再設定してください。", "account", "ja"),
+    ("pay", "We accept credit cards, PayPal and bank transfer for every order.", "payment", "en"),
+]
+
+
+@pytest.fixture(scope="session")
+def support_corpus() -> list[tuple[str, str, str, str]]:
+    return list(SUPPORT_CORPUS)

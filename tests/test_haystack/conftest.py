@@ -12,43 +12,15 @@ from haystack import Document
 
 from lfm_retrievers import ColBERTEncoder, DenseEncoder, load
 
-CORPUS = [
-    (
-        "h-ret",
-        "To return an item, open your orders and choose Return within 30 days.",
-        "returns",
-        "en",
-    ),
-    (
-        "h-pwd",
-        "Reset your password from Settings, then Account, then Reset password.",
-        "account",
-        "en",
-    ),
-    ("h-ship", "Standard shipping takes three to five business days.", "shipping", "en"),
-    ("h-de", "Sie können Ihre Bestellung innerhalb von 14 Tagen zurückgeben.", "returns", "de"),
-    ("h-fr", "Vous pouvez suivre votre colis depuis la page Mes commandes.", "shipping", "fr"),
-    (
-        "h-es",
-        "Para cambiar la dirección de envío, edite el pedido antes del envío.",
-        "shipping",
-        "es",
-    ),
-    ("h-ja", "パスワードを忘れた場合は、ログイン画面から再設定してください。", "account", "ja"),
-    ("h-pay", "We accept credit cards, PayPal and bank transfer for every order.", "payment", "en"),
-]
-
-
-def make_documents() -> list[Document]:
-    return [
-        Document(id=did, content=text, meta={"category": cat, "lang": lang, "year": 2020 + i})
-        for i, (did, text, cat, lang) in enumerate(CORPUS)
-    ]
-
 
 @pytest.fixture
-def documents() -> list[Document]:
-    return make_documents()
+def documents(support_corpus: list[tuple[str, str, str, str]]) -> list[Document]:
+    return [
+        Document(
+            id=f"h-{key}", content=text, meta={"category": cat, "lang": lang, "year": 2020 + i}
+        )
+        for i, (key, text, cat, lang) in enumerate(support_corpus)
+    ]
 
 
 @pytest.fixture(scope="session")
