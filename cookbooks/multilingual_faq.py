@@ -19,9 +19,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from lfm_retrievers import load
-from lfm_retrievers.bm25 import BM25Index
-from lfm_retrievers.index import DenseIndex
+from lfm_retrievers import DenseIndex, load
+from lfm_retrievers.indexes.bm25 import BM25Index
 from lfm_retrievers.testing import example_models
 
 HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path("cookbooks")

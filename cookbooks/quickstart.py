@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lfm_retrievers import load
-from lfm_retrievers.index import ColBERTIndex
+from lfm_retrievers import ColBERTIndex, load
 from lfm_retrievers.pipeline import BM25ColBERT
 from lfm_retrievers.scoring import cosine_scores
 from lfm_retrievers.testing import example_models

@@ -257,7 +257,7 @@ def test_search_with_persistent_index(
     assert sorted(r["id"] for r in json.loads(captured.out)["results"]) == ["a", "c"]
 
 
-# -- eval -------------------------------------------------------------------------------------------
+# -- eval -----------------------------------------------------------------------------------------
 
 
 def test_eval_bm25_known_answer_and_parent_folder(tmp_path: Path) -> None:

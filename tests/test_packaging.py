@@ -23,6 +23,8 @@ NAMESPACE_DIRS = [
     "haystack_integrations/components/embedders",
     "haystack_integrations/components/retrievers",
     "haystack_integrations/components/rankers",
+    "haystack_integrations/document_stores",
+    "haystack_integrations/common",
 ]
 LEAVES = [
     "llama_index/embeddings/lfm",
@@ -31,6 +33,8 @@ LEAVES = [
     "haystack_integrations/components/embedders/lfm",
     "haystack_integrations/components/retrievers/lfm",
     "haystack_integrations/components/rankers/lfm",
+    "haystack_integrations/document_stores/lfm",
+    "haystack_integrations/common/lfm",
 ]
 
 

@@ -1,40 +1,45 @@
 """Liquid AI LFM2.5 retrieval models, loaded natively: dense embeddings and ColBERT.
 
 >>> from lfm_retrievers import load
->>> encoder = load("LiquidAI/LFM2.5-ColBERT-350M")  # or a local checkpoint folder
+>>> encoder = load("LiquidAI/LFM2.5-ColBERT-350M")  # doctest: +SKIP
 
-Importing this package imports no retrieval framework; the LangChain, LlamaIndex and
-Haystack adapters live in ``langchain_lfm``, ``llama_index.*.lfm*`` and
-``haystack_integrations.components.*.lfm``.
+(Any local checkpoint folder loads the same way.) Importing this package imports no retrieval
+framework and no optional engine; the LangChain, LlamaIndex and Haystack adapters live in
+``langchain_lfm``, ``llama_index.*.lfm*`` and ``haystack_integrations.*.lfm``.
 """
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
+from ._version import __version__
 from .cache import EmbeddingCache, encode_documents_cached
-from .checkpoints import (
-    CheckpointError,
-    CheckpointNotFoundError,
+from .errors import CheckpointError, CheckpointNotFoundError, CorpusError, IndexFormatError
+from .explain import Explanation, TokenMatch
+from .indexes.bm25 import BM25Index
+from .indexes.colbert import ColBERTIndex
+from .indexes.dense import DenseIndex
+from .indexes.format import IndexInfo
+from .indexes.sync import SyncResult, sync_index
+from .models.checkpoints import (
+    DEFAULT_COLBERT_MODEL,
+    DEFAULT_DENSE_MODEL,
     ColBERTSettings,
     ModelInfo,
     list_models,
 )
-from .devices import resolve_device, resolve_dtype
-from .encoders import (
-    ColBERTEncoder,
-    DenseEncoder,
-    PaddedVectors,
-    Tokenized,
+from .models.devices import resolve_device, resolve_dtype
+from .models.encoders import ColBERTEncoder, DenseEncoder, PaddedVectors
+from .models.registry import (
+    EncoderSpec,
     clear_encoder_cache,
     get_colbert_encoder,
     get_dense_encoder,
     get_encoder,
     load,
 )
-from .explain import Explanation, TokenMatch
-from .index import ColBERTIndex, DenseIndex, IndexFormatError, SearchHit
-from .rerank import RerankResult, rerank_vectors
+from .pipeline import BM25ColBERT
+from .protocols import Tokenized
+from .rerank import RerankResult, rerank, rerank_vectors
+from .results import SearchHit
 from .scoring import (
     SCORE_MODES,
     cosine_scores,
@@ -44,27 +49,30 @@ from .scoring import (
     normalize_score,
 )
 
-try:
-    __version__ = version("lfm-retrievers")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
-
 __all__ = [
+    "DEFAULT_COLBERT_MODEL",
+    "DEFAULT_DENSE_MODEL",
     "SCORE_MODES",
+    "BM25ColBERT",
+    "BM25Index",
     "CheckpointError",
     "CheckpointNotFoundError",
     "ColBERTEncoder",
     "ColBERTIndex",
     "ColBERTSettings",
+    "CorpusError",
     "DenseEncoder",
     "DenseIndex",
     "EmbeddingCache",
+    "EncoderSpec",
     "Explanation",
     "IndexFormatError",
+    "IndexInfo",
     "ModelInfo",
     "PaddedVectors",
     "RerankResult",
     "SearchHit",
+    "SyncResult",
     "TokenMatch",
     "Tokenized",
     "__version__",
@@ -80,7 +88,9 @@ __all__ = [
     "maxsim_flat",
     "maxsim_padded",
     "normalize_score",
+    "rerank",
     "rerank_vectors",
     "resolve_device",
     "resolve_dtype",
+    "sync_index",
 ]

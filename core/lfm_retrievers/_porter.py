@@ -29,7 +29,7 @@ def _cons_flags(word: str) -> list[bool]:
 
 
 def _measure(stem: str) -> int:
-    """m in [C](VC){m}[V]: the number of vowel-run -> consonant-run transitions."""
+    """M in [C](VC){m}[V]: the number of vowel-run -> consonant-run transitions."""
     m = 0
     prev_vowel = False
     for is_cons in _cons_flags(stem):

@@ -35,6 +35,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ._validation import check_texts
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 256 * 2**20
@@ -124,7 +126,10 @@ class EmbeddingCache:
                 msg = f"{manifest} is not a readable embedding-cache manifest"
                 raise ValueError(msg) from exc
             if info.get("format") != CACHE_FORMAT:
-                msg = f"{directory} is not an lfm-retrievers embedding cache (format {info.get('format')!r})"
+                msg = (
+                    f"{directory} is not an lfm-retrievers embedding cache "
+                    f"(format {info.get('format')!r})"
+                )
                 raise ValueError(msg)
             if int(info.get("version", 0)) > CACHE_FORMAT_VERSION:
                 msg = (
@@ -239,6 +244,7 @@ class EmbeddingCache:
                     self._write_disk(key, array)
 
     def put(self, key: CacheKey, array: np.ndarray) -> None:
+        """Store a read-only copy of ``array`` under ``key``."""
         self.put_many([key], [array])
 
     def __contains__(self, key: object) -> bool:
@@ -322,8 +328,6 @@ def encode_documents_cached(
     Repeated texts within the call are encoded once. ColBERT encoders give ``(n_i, dim)`` arrays,
     dense encoders ``(dim,)`` arrays. Without a cache this is ``encoder.encode_documents``.
     """
-    from .encoders import check_texts
-
     texts = check_texts(texts, "documents")
     if cache is None:
         vectors = encoder.encode_documents(

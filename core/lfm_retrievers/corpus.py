@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from .errors import CorpusError
+
 __all__ = ["CorpusDocument", "CorpusError", "find_beir_folders", "is_beir_folder", "load_corpus"]
 
 BEIR_CORPUS_FILES = ("corpus.jsonl", "corpus.jsonl.gz")
@@ -24,10 +26,6 @@ TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".rst")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson")
 _ID_KEYS = ("id", "_id", "doc_id")
 _RESERVED = {"text", "title", "metadata", *_ID_KEYS}
-
-
-class CorpusError(ValueError):
-    """A corpus file or folder cannot be read (the message names the file and line)."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +62,10 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                     msg = f"{path}:{n}: not valid JSON ({exc.msg} at column {exc.colno})"
                     raise CorpusError(msg) from exc
                 if not isinstance(row, dict):
-                    msg = f"{path}:{n}: expected a JSON object with a 'text' field, got {type(row).__name__}"
+                    msg = (
+                        f"{path}:{n}: expected a JSON object with a 'text' field, "
+                        f"got {type(row).__name__}"
+                    )
                     raise CorpusError(msg)
                 yield n, row
     except UnicodeDecodeError as exc:

@@ -21,7 +21,7 @@ import csv
 import gzip
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -194,3 +194,61 @@ def evaluate(
         msg = "qrels has no judged queries"
         raise ValueError(msg)
     return {name: sum(v[name] for v in per_query.values()) / n for name in names}
+
+
+EVAL_MODES = ("bm25", "dense", "colbert", "bm25+colbert")
+
+
+def make_searcher(
+    mode: str,
+    texts: Sequence[str],
+    ids: Sequence[str],
+    *,
+    encoder: Any = None,
+    depth: int = 100,
+    candidates: int = 100,
+    analyzer: str = "default",
+    bm25_variant: str = "plus",
+    k1: float = 1.5,
+    b: float = 0.75,
+    batch_size: int = 32,
+) -> Callable[[str], dict[str, float]]:
+    """A ``query -> {doc id: score}`` function over a corpus, for :func:`evaluate` runs.
+
+    Args:
+        mode: ``"bm25"``, ``"dense"`` (a ``DenseIndex``), ``"colbert"`` (a ``ColBERTIndex``)
+            or ``"bm25+colbert"`` (:class:`~lfm_retrievers.pipeline.BM25ColBERT`).
+        texts: Document texts (for BEIR data, :func:`document_text`).
+        ids: One id per text.
+        encoder: The encoder for every mode but ``"bm25"``.
+        depth: Documents returned per query.
+        candidates: BM25 candidates reranked in ``"bm25+colbert"``.
+        analyzer: BM25 analyzer.
+        bm25_variant: rank-bm25 variant for ``"bm25"``.
+        k1: BM25 ``k1`` for ``"bm25"``.
+        b: BM25 ``b`` for ``"bm25"``.
+        batch_size: Encoding batch size of the index modes.
+
+    Building the searcher does the one-time work (BM25 statistics, or encoding every document
+    for the index modes).
+    """
+    from .indexes.bm25 import BM25Index
+    from .indexes.colbert import ColBERTIndex
+    from .indexes.dense import DenseIndex
+    from .pipeline import BM25ColBERT
+
+    if mode not in EVAL_MODES:
+        msg = f"mode={mode!r} is not valid; choose one of {list(EVAL_MODES)}"
+        raise ValueError(msg)
+    if mode == "bm25":
+        bm25 = BM25Index(texts, ids=ids, analyzer=analyzer, variant=bm25_variant, k1=k1, b=b)
+        return lambda q: {h.id: h.score for h in bm25.search(q, k=depth)}
+    if encoder is None:
+        msg = f"mode {mode!r} needs an encoder"
+        raise ValueError(msg)
+    if mode == "bm25+colbert":
+        pipe = BM25ColBERT(encoder, texts, ids=ids, candidates=candidates, analyzer=analyzer)
+        return lambda q: {h.id: float(h.score) for h in pipe.search(q, k=depth)}
+    index: Any = DenseIndex(encoder) if mode == "dense" else ColBERTIndex(encoder)
+    index.add(list(texts), ids=list(ids), batch_size=batch_size)
+    return lambda q: {h.id: float(h.score) for h in index.search(q, k=depth)}

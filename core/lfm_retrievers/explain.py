@@ -18,12 +18,10 @@ a span (BOS, ``[D]``) likewise have ``doc_span=None``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .encoders import ColBERTEncoder, Tokenized
+from .protocols import TokenEncoder, Tokenized
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +70,7 @@ class Explanation:
         return "\n".join(lines)
 
 
-def _label(encoder: ColBERTEncoder, text: str, token_id: int, span: tuple[int, int]) -> str:
+def _label(encoder: TokenEncoder, text: str, token_id: int, span: tuple[int, int]) -> str:
     a, b = span
     if b > a:
         return text[a:b]
@@ -80,7 +78,7 @@ def _label(encoder: ColBERTEncoder, text: str, token_id: int, span: tuple[int, i
     return tok if tok is not None else f"<{token_id}>"
 
 
-def _expansion_start(encoder: ColBERTEncoder, tok: Tokenized) -> int:
+def _expansion_start(encoder: TokenEncoder, tok: Tokenized) -> int:
     """Index where the appended query-expansion tokens begin (len(ids) when there are none)."""
     expansion_id = getattr(encoder, "expansion_id", None)
     start = len(tok.ids)
@@ -91,10 +89,13 @@ def _expansion_start(encoder: ColBERTEncoder, tok: Tokenized) -> int:
     return start
 
 
-def explain(encoder: ColBERTEncoder, query: str, document: str) -> Explanation:
+def explain(encoder: TokenEncoder, query: str, document: str) -> Explanation:
     """Decompose the MaxSim of ``query`` and ``document`` into per-query-token matches."""
     if not isinstance(query, str) or not isinstance(document, str):
-        msg = f"query and document must be str, got {type(query).__name__} and {type(document).__name__}"
+        msg = (
+            "query and document must be str, "
+            f"got {type(query).__name__} and {type(document).__name__}"
+        )
         raise TypeError(msg)
     q_tok = encoder.tokenize([query], is_query=True)[0]
     d_tok = encoder.tokenize([document], is_query=False)[0]

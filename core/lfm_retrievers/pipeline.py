@@ -31,9 +31,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .bm25 import Analyzer, BM25Index, _check_k
+from ._validation import check_batch_size, check_positive_int
 from .cache import EmbeddingCache, encode_documents_cached
-from .encoders import ColBERTEncoder, check_batch_size, get_encoder
+from .indexes.analyzers import Analyzer
+from .indexes.bm25 import BM25Index
+from .models.encoders import ColBERTEncoder
+from .models.registry import get_encoder
 from .rerank import rerank_vectors
 from .scoring import check_score_mode
 
@@ -263,7 +266,7 @@ class BM25ColBERT:
     # ------------------------------------------------------------------ search
     def search(self, query: str, k: int = 10) -> list[PipelineHit]:
         """The ``k`` best documents for ``query``: BM25 candidates, reranked (or fused)."""
-        k = _check_k(k)
+        k = check_positive_int(k, "k")
         if not isinstance(query, str):
             msg = f"query must be str, got {type(query).__name__}"
             raise TypeError(msg)

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ._validation import check_positive_int, check_texts
+from .cache import EmbeddingCache, encode_documents_cached
+from .protocols import TextEncoder
 from .scoring import LIST_CHUNK_TOKENS, check_score_mode, maxsim, normalize_score
 
 if TYPE_CHECKING:
     import torch
-
-    from .cache import EmbeddingCache
-    from .encoders import ColBERTEncoder
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,14 +36,6 @@ class RerankResult:
 
     index: int
     score: float
-
-
-def check_top_k(top_k: object, name: str = "top_k") -> int:
-    """A positive int (numpy ints accepted), else ValueError naming the value."""
-    if isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k <= 0:
-        msg = f"{name} must be a positive int, got {top_k!r}"
-        raise ValueError(msg)
-    return int(top_k)
 
 
 def rank_scores(scores: np.ndarray, top_k: int | None = None) -> list[RerankResult]:
@@ -69,14 +61,14 @@ def rerank_vectors(
     ``score`` is ``"raw"`` or ``"mean"`` (see :mod:`lfm_retrievers.scoring`).
     """
     if top_k is not None:
-        top_k = check_top_k(top_k)
+        top_k = check_positive_int(top_k, "top_k")
     mode = check_score_mode(score)
     raw = maxsim(query_vectors, document_vectors, chunk_tokens=chunk_tokens)
     return rank_scores(normalize_score(raw, int(query_vectors.shape[0]), mode), top_k)
 
 
 def rerank(
-    encoder: ColBERTEncoder,
+    encoder: TextEncoder,
     query: str,
     documents: Sequence[str],
     *,
@@ -91,15 +83,12 @@ def rerank(
     With a ``cache``, documents seen before are not encoded again. Arguments are checked
     before anything is encoded.
     """
-    from .cache import encode_documents_cached
-    from .encoders import check_texts
-
     if not isinstance(query, str):
         msg = f"query must be str, got {type(query).__name__}"
         raise TypeError(msg)
     texts = check_texts(documents, "documents")
     if top_k is not None:
-        top_k = check_top_k(top_k)
+        top_k = check_positive_int(top_k, "top_k")
     check_score_mode(score)
     if not texts:
         return []
@@ -110,4 +99,4 @@ def rerank(
     return rerank_vectors(query_vectors, doc_vectors, top_k=top_k, score=score)
 
 
-__all__ = ["RerankResult", "check_top_k", "rank_scores", "rerank", "rerank_vectors"]
+__all__ = ["RerankResult", "rank_scores", "rerank", "rerank_vectors"]

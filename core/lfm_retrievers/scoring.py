@@ -159,7 +159,10 @@ def _as_float32(x: torch.Tensor, buffer: torch.Tensor | None, device: torch.devi
 def _offsets_array(offsets: Any, n_tokens: int) -> np.ndarray:
     off = np.asarray(offsets.cpu() if isinstance(offsets, torch.Tensor) else offsets)
     if off.ndim != 1 or len(off) < 1 or not np.issubdtype(off.dtype, np.integer):
-        msg = f"offsets must be a 1-d integer array of n_documents + 1 entries, got shape {off.shape} {off.dtype}"
+        msg = (
+            "offsets must be a 1-d integer array of n_documents + 1 entries, "
+            f"got shape {off.shape} {off.dtype}"
+        )
         raise ValueError(msg)
     off = off.astype(np.int64, copy=False)
     if off[0] != 0 or off[-1] != n_tokens or (len(off) > 1 and (np.diff(off) < 0).any()):
@@ -294,7 +297,10 @@ def cosine_scores(query: np.ndarray | torch.Tensor, docs: np.ndarray | torch.Ten
     if isinstance(query, torch.Tensor) or isinstance(docs, torch.Tensor):
         qt, dt = as_tensor(query), as_tensor(docs)
         if qt.ndim not in (1, 2) or dt.ndim != 2 or qt.shape[-1] != dt.shape[1]:
-            msg = f"cosine_scores needs query (d,) or (q, d) and docs (n, d); got {tuple(qt.shape)} and {tuple(dt.shape)}"
+            msg = (
+                "cosine_scores needs query (d,) or (q, d) and docs (n, d); "
+                f"got {tuple(qt.shape)} and {tuple(dt.shape)}"
+            )
             raise ValueError(msg)
         t_dtype = torch.promote_types(torch.promote_types(qt.dtype, dt.dtype), torch.float32)
         qn = torch.nn.functional.normalize(qt.to(t_dtype), dim=-1)

@@ -25,7 +25,7 @@ from typing import Any, Literal
 import torch
 from safetensors.torch import save_file
 
-from .modeling import ATTENTION, CONV, Lfm2Trunk, TrunkConfig
+from .models.trunk import ATTENTION, CONV, Lfm2Trunk, TrunkConfig
 
 TinyKind = Literal["embedding", "colbert", "colbert-causal"]
 KINDS: tuple[str, ...] = ("embedding", "colbert", "colbert-causal")

@@ -11,7 +11,7 @@ All of them load their model lazily and share one encoder per (model, device, dt
 
 from __future__ import annotations
 
-from lfm_retrievers._optional import require
+from lfm_retrievers.seam import require_extra as require
 
 require("langchain", "langchain_core", "langchain_lfm")
 

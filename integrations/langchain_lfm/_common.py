@@ -14,14 +14,14 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, Literal, TypeVar
 
-from lfm_retrievers._optional import require
+from lfm_retrievers.seam import require_extra as require
 
 require("langchain", "langchain_core", "langchain_lfm")
 
 from langchain_core.documents import Document  # noqa: E402
 from pydantic import BeforeValidator  # noqa: E402
 
-from lfm_retrievers.encoders import check_texts  # noqa: E402
+from lfm_retrievers.seam import check_texts  # noqa: E402
 
 T = TypeVar("T")
 
@@ -55,7 +55,10 @@ def check_query(query: object) -> str:
 
 
 def check_positive_int(value: object, name: str) -> int:
-    """``k`` / ``top_n`` / ``candidates``: an int > 0 (TypeError for non-ints, ValueError for <= 0)."""
+    """``k`` / ``top_n`` / ``candidates``: an int > 0.
+
+    Raises TypeError for non-ints (bool included) and ValueError for values <= 0.
+    """
     if isinstance(value, bool) or not isinstance(value, int):
         msg = f"{name} must be a positive int, got {type(value).__name__}: {value!r}"
         raise TypeError(msg)

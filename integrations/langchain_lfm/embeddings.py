@@ -12,8 +12,7 @@ from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from lfm_retrievers import DenseEncoder, get_dense_encoder
-from lfm_retrievers._workers import run_in_worker
-from lfm_retrievers.encoders import check_texts
+from lfm_retrievers.seam import check_texts, run_in_worker
 
 from ._common import (
     DEFAULT_EMBEDDING_MODEL,

@@ -13,10 +13,8 @@ from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from lfm_retrievers import ColBERTEncoder, get_colbert_encoder
-from lfm_retrievers._workers import run_in_worker
-from lfm_retrievers.cache import EmbeddingCache
-from lfm_retrievers.rerank import rerank
+from lfm_retrievers import ColBERTEncoder, EmbeddingCache, get_colbert_encoder, rerank
+from lfm_retrievers.seam import run_in_worker
 
 from ._common import (
     DEFAULT_COLBERT_MODEL,

@@ -12,7 +12,6 @@ Both take ``k`` as a field and as an ``invoke`` / ``ainvoke`` keyword, and retur
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Iterable, Sequence
@@ -27,8 +26,8 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from lfm_retrievers import ColBERTEncoder, get_colbert_encoder
-from lfm_retrievers._workers import run_in_worker
+from lfm_retrievers import ColBERTEncoder, ColBERTIndex, EncoderSpec, get_colbert_encoder
+from lfm_retrievers.seam import run_in_worker
 
 from ._common import (
     DEFAULT_COLBERT_MODEL,
@@ -45,8 +44,7 @@ from ._common import (
 )
 
 if TYPE_CHECKING:
-    from lfm_retrievers.index import ColBERTIndex
-    from lfm_retrievers.pipeline import BM25ColBERT
+    from lfm_retrievers import BM25ColBERT
 
 Fusion = Literal["rrf", "weighted"]
 
@@ -171,19 +169,34 @@ class LFMColBERTRetriever(_ColBERTModelFields):
                     self._index = self._open_index()
         return self._index
 
-    def _open_index(self) -> ColBERTIndex:
-        from lfm_retrievers.index import MANIFEST, ColBERTIndex
+    @property
+    def encoder(self) -> ColBERTEncoder:
+        """The shared ColBERT encoder: with ``index_path`` and no ``model``, the index's own."""
+        if self._encoder is None and self.index_path is not None and not self._model_given():
+            self._encoder = self.index.encoder
+        return super().encoder
 
+    def _model_given(self) -> bool:
+        return "model" in self.model_fields_set
+
+    def _open_index(self) -> ColBERTIndex:
+        spec = EncoderSpec(self.model, self.device, self.dtype, self.quantize)
         if self.index_path is None:
-            return ColBERTIndex(self.encoder)
+            return ColBERTIndex(get_colbert_encoder(spec))
         folder = Path(self.index_path)
-        if not (folder / MANIFEST).is_file():
-            msg = f"index_path {self.index_path!r} holds no saved index ({MANIFEST} missing); build one with from_documents(...) and save() it first"
+        if not ColBERTIndex.exists(folder):
+            msg = (
+                f"index_path {self.index_path!r} holds no saved index; build one with "
+                "from_documents(...) and save() it first"
+            )
             raise FileNotFoundError(msg)
-        if "model" not in self.model_fields_set:
-            # No model given: use the one the index was built with (its stamp), shared as usual.
-            self.model = _stamped_model(folder / MANIFEST, self.model)
-        return ColBERTIndex.load(folder, encoder=self.encoder)
+        if self._model_given():
+            return ColBERTIndex.load(folder, model=spec)
+        # No model given: the one the index was built with, run with this retriever's settings.
+        self.model = ColBERTIndex.info(folder).model
+        return ColBERTIndex.load(
+            folder, device=self.device, dtype=self.dtype, quantize=self.quantize
+        )
 
     def add_documents(self, documents: Sequence[Document]) -> list[str]:
         """Encode and add documents; returns their ids (generated when a document has none)."""
@@ -255,15 +268,6 @@ class LFMColBERTRetriever(_ColBERTModelFields):
         check_query(query)
         self._k(k)
         return await run_in_worker(self._search, query, k, filter)
-
-
-def _stamped_model(manifest: Path, default: str) -> str:
-    """The model name recorded in a saved index's manifest (``default`` when unreadable)."""
-    try:
-        name = json.loads(manifest.read_text(encoding="utf-8"))["model"]["name"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return default  # ColBERTIndex.load reports a damaged folder precisely
-    return str(name)
 
 
 def index_filter(filter: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -343,7 +347,7 @@ class LFMBM25ColBERTRetriever(_ColBERTModelFields):
     @field_validator("analyzer")
     @classmethod
     def _known_analyzer(cls, value: str) -> str:
-        from lfm_retrievers.bm25 import ANALYZERS
+        from lfm_retrievers.seam import ANALYZERS
 
         choices = (*ANALYZERS, "cjk")
         if value.lower() not in choices:
@@ -390,7 +394,7 @@ class LFMBM25ColBERTRetriever(_ColBERTModelFields):
         return self._pipeline
 
     def _build(self) -> BM25ColBERT:
-        from lfm_retrievers.pipeline import BM25ColBERT
+        from lfm_retrievers import BM25ColBERT
 
         docs = check_documents(self.documents)
         ids = document_ids(docs)

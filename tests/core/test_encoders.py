@@ -21,7 +21,7 @@ from lfm_retrievers import (
     list_models,
     load,
 )
-from lfm_retrievers.devices import resolve_device, resolve_dtype
+from lfm_retrievers.models.devices import resolve_device, resolve_dtype
 from lfm_retrievers.testing import build_tiny_checkpoint
 
 # checkpoint-contract 7.3: strings -> vendor token ids (add_special_tokens on).
@@ -255,7 +255,7 @@ def test_truncation_is_counted_in_a_warning(
     tiny_embedding_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     dense = load(tiny_embedding_path)
-    with caplog.at_level(logging.DEBUG, logger="lfm_retrievers.encoders"):
+    with caplog.at_level(logging.DEBUG, logger="lfm_retrievers.models.encoders"):
         dense.encode_documents(["word " * 2000, "short"])
         dense.encode_documents(["word " * 2000, "word " * 3000, "short"])
     notes = [(r.levelno, r.getMessage()) for r in caplog.records if "truncated" in r.getMessage()]
@@ -274,7 +274,7 @@ def test_int8_quantization_is_close_to_fp32(tiny_embedding_path: Path) -> None:
         load(tiny_embedding_path, quantize="int4")
 
 
-# --- bad input -------------------------------------------------------------------------------------
+# --- bad input -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("bad", [None, "a bare string", ["ok", 3], ("ok", None), 42])
@@ -296,7 +296,7 @@ def test_bad_batch_size(dense: DenseEncoder) -> None:
         dense.encode_documents(["a"], batch_size=0)
 
 
-# --- layouts, registry, errors, sharing -----------------------------------------------------------------
+# --- layouts, registry, errors, sharing ----------------------------------------------------------
 
 
 def test_kind_detected_from_files(tiny_dir: Path) -> None:
@@ -379,11 +379,11 @@ def test_tiny_builder_refuses_to_clobber(tmp_path: Path) -> None:
         build_tiny_checkpoint("bert", tmp_path / "x")  # type: ignore[arg-type]
 
 
-# --- devices ----------------------------------------------------------------------------------------------
+# --- devices -------------------------------------------------------------------------------------
 
 
 def test_auto_device_prefers_accelerators(monkeypatch: pytest.MonkeyPatch) -> None:
-    import lfm_retrievers.devices as devices
+    import lfm_retrievers.models.devices as devices
 
     monkeypatch.setattr(devices, "_available", lambda kind: kind in ("cpu", "mps", "xpu"))
     assert resolve_device("auto") == torch.device("mps")

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import lfm_retrievers.index as index_module
+import lfm_retrievers.indexes.base as index_base
+import lfm_retrievers.indexes.format as index_format
 from lfm_retrievers import (
     ColBERTEncoder,
     ColBERTIndex,
@@ -152,8 +153,11 @@ def test_filters(make):
 def test_empty_index_and_bad_k(make):
     index = make()
     assert index.search("anything") == [] and len(index) == 0
-    for k in (0, -1, 1.5, "3", True, None):
+    for k in (0, -1):
         with pytest.raises(ValueError, match="k must be a positive int"):
+            index.search("anything", k=k)
+    for k in (1.5, "3", True, None):
+        with pytest.raises(TypeError, match="k must be a positive int"):
             index.search("anything", k=k)
     with pytest.raises(TypeError, match="query"):
         index.search(None)
@@ -268,13 +272,13 @@ def test_save_load_identical_results(make, tmp_path):
     index.save(tmp_path / "ix")
     loaded = type(index).load(tmp_path / "ix", encoder=index.encoder)
     assert loaded.ids == index.ids and len(loaded) == len(index)
-    assert all(isinstance(s.vectors, np.memmap) for s in loaded._segments)
+    assert all(isinstance(s.vectors, np.memmap) for s in loaded._vectors.segments)
     for query in QUERIES:
         assert_same_hits(loaded.search(query, k=10), index.search(query, k=10))
     space = {"metadata": {"group": "space"}}
     assert_same_hits(loaded.search("planet", filter=space), index.search("planet", filter=space))
     manifest = json.loads((tmp_path / "ix" / "index.json").read_text())
-    assert manifest["format_version"] == index_module.INDEX_FORMAT_VERSION
+    assert manifest["format_version"] == index_format.INDEX_FORMAT_VERSION
     assert manifest["model"]["fingerprint"] == index.encoder.fingerprint
     assert manifest["model"]["name"] == str(index.encoder.name)
     assert manifest["package_version"]
@@ -298,24 +302,28 @@ def test_save_empty_index_round_trips(make, tmp_path):
     assert loaded.search("one")[0].id == "one"
 
 
-@pytest.mark.parametrize("where", ["_fsync_write", "_sha256", "replace_dir"])
-def test_interrupted_save_leaves_previous_index(make, tmp_path, monkeypatch, where):
+@pytest.mark.parametrize(
+    ("module", "where"),
+    [(index_format, "fsync_write"), (index_format, "sha256_file"), (index_base, "replace_dir")],
+)
+def test_interrupted_save_leaves_previous_index(make, tmp_path, monkeypatch, module, where):
     index = make()
     index.add(TEXTS[:4], ids=IDS[:4])
     index.save(tmp_path / "ix")
     before = type(index).load(tmp_path / "ix", encoder=index.encoder).search("red")
     index.add(TEXTS[4:], ids=IDS[4:])
 
-    original = getattr(index_module, where)
+    original = getattr(module, where)
     calls = {"n": 0}
 
     def failing(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 2 or where == "replace_dir":
-            raise KeyboardInterrupt("simulated crash mid-save")
+            msg = "simulated crash mid-save"
+            raise KeyboardInterrupt(msg)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(index_module, where, failing)
+    monkeypatch.setattr(module, where, failing)
     with pytest.raises(KeyboardInterrupt):
         index.save(tmp_path / "ix")
     monkeypatch.undo()
@@ -382,7 +390,7 @@ def test_newer_format_and_other_kind(saved):
     other = DenseIndex if cls is ColBERTIndex else ColBERTIndex
     with pytest.raises(IndexFormatError, match=f"open it with {cls.__name__}.load"):
         other.load(directory)
-    _edit_manifest(directory, format_version=index_module.INDEX_FORMAT_VERSION + 1)
+    _edit_manifest(directory, format_version=index_format.INDEX_FORMAT_VERSION + 1)
     with pytest.raises(IndexFormatError, match="upgrade"):
         cls.load(directory, encoder=encoder)
 
@@ -415,13 +423,13 @@ def test_lazy_encoder_from_model_name(tmp_path, tiny_colbert_path):
 
 def test_search_vectors_on_a_synthetic_index_matches_maxsim():
     from lfm_retrievers import maxsim
-    from lfm_retrievers.bench_retrieval import synthetic_colbert_index
+    from lfm_retrievers.bench.retrieval import synthetic_colbert_index
 
     index = synthetic_colbert_index(300, mean_tokens=20, dim=16, chunk_tokens=64)
     assert len(index) == 300 and index.nbytes == index.n_vectors * 16 * 2 + 301 * 8
     rng = np.random.default_rng(5)
     query = rng.standard_normal((4, 16)).astype(np.float32)
-    (segment,) = index._segments
+    (segment,) = index._vectors.segments
     docs = [
         segment.vectors[a:b].astype(np.float32)
         for a, b in zip(segment.offsets[:-1], segment.offsets[1:], strict=True)

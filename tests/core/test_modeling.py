@@ -1,4 +1,4 @@
-"""The native trunk against transformers' own Lfm2Model (causal) and a slow reference (bidirectional)."""
+"""Native trunk vs transformers' Lfm2Model (causal) and a slow reference (bidirectional)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from lfm_retrievers.modeling import ATTENTION, Lfm2Trunk, TrunkConfig, load_trunk, real_ff_dim
+from lfm_retrievers.models.trunk import ATTENTION, Lfm2Trunk, TrunkConfig, load_trunk, real_ff_dim
 
 
 def _trunk(path: Path, causal: bool) -> Lfm2Trunk:

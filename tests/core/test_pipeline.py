@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from lfm_retrievers import ColBERTEncoder, load
-from lfm_retrievers.bm25 import BM25Index
 from lfm_retrievers.cache import EmbeddingCache
+from lfm_retrievers.indexes.bm25 import BM25Index
 from lfm_retrievers.pipeline import BM25ColBERT, PipelineHit
 
 DOCS = [
@@ -164,8 +164,11 @@ def test_weighted_fusion(encoder: ColBERTEncoder) -> None:
 def test_bad_input(encoder: ColBERTEncoder) -> None:
     assert BM25ColBERT(encoder, []).search("cat", k=3) == []
     pipe = BM25ColBERT(encoder, DOCS, ids=IDS)
-    for bad in (0, -2, 2.5, True, "5", None):
-        with pytest.raises(ValueError, match="k must be a positive int"):
+    for bad, error in ((0, ValueError), (-2, ValueError), (2.5, TypeError), (True, TypeError)):
+        with pytest.raises(error, match="k must be a positive int"):
+            pipe.search("cat", k=bad)  # type: ignore[arg-type]
+    for bad in ("5", None):
+        with pytest.raises(TypeError, match="k must be a positive int"):
             pipe.search("cat", k=bad)  # type: ignore[arg-type]
     assert pipe.search("?!.,", k=3) == []
     assert pipe.search("   \t\n", k=3) == []

@@ -68,9 +68,12 @@ def test_ties_keep_input_order():
     assert [r.index for r in results][: len(first)] == first
 
 
-@pytest.mark.parametrize("top_k", [0, -1, 1.5, True, "3"])
-def test_bad_top_k_raises(top_k):
-    with pytest.raises(ValueError, match="top_k"):
+@pytest.mark.parametrize(
+    ("top_k", "error"),
+    [(0, ValueError), (-1, ValueError), (1.5, TypeError), (True, TypeError), ("3", TypeError)],
+)
+def test_bad_top_k_raises(top_k, error):
+    with pytest.raises(error, match="top_k"):
         rerank_vectors(np.ones((1, 2), np.float32), [np.ones((1, 2), np.float32)], top_k=top_k)
 
 

@@ -14,7 +14,7 @@ from haystack.components.embedders.types import DocumentEmbedder, TextEmbedder
 from haystack.utils import ComponentDevice, DeviceMap
 from haystack_integrations.components.embedders.lfm import LFMDocumentEmbedder, LFMTextEmbedder
 
-import lfm_retrievers.encoders
+import lfm_retrievers.models.registry
 from lfm_retrievers import DenseEncoder, clear_encoder_cache
 
 TEXT_TYPE = "haystack_integrations.components.embedders.lfm.text_embedder.LFMTextEmbedder"
@@ -26,9 +26,10 @@ DOC_TYPE = "haystack_integrations.components.embedders.lfm.document_embedder.LFM
 
 def test_constructors_load_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*args: object, **kwargs: object) -> None:
-        raise AssertionError("weights loaded in the constructor")
+        msg = "weights loaded in the constructor"
+        raise AssertionError(msg)
 
-    monkeypatch.setattr(lfm_retrievers.encoders, "load", boom)
+    monkeypatch.setattr(lfm_retrievers.models.registry, "load", boom)
     LFMTextEmbedder("/no/such/folder")
     LFMDocumentEmbedder("/no/such/folder")
 
@@ -164,13 +165,13 @@ def test_warm_up_twice_loads_once_and_components_share_it(
 ) -> None:
     clear_encoder_cache()
     calls: list[str] = []
-    real_load = lfm_retrievers.encoders.load
+    real_load = lfm_retrievers.models.registry.load
 
     def counting_load(*args: object, **kwargs: object) -> object:
         calls.append(str(args[0]))
         return real_load(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(lfm_retrievers.encoders, "load", counting_load)
+    monkeypatch.setattr(lfm_retrievers.models.registry, "load", counting_load)
     cpu = ComponentDevice.from_str("cpu")
     text = LFMTextEmbedder(tiny_embedding_path, device=cpu)
     text.warm_up()

@@ -156,6 +156,7 @@ def test_query_pipeline_round_trip_gives_identical_results(
     yaml = pipe.dumps()
     for module in ("embedders.lfm", "rankers.lfm", "retrievers.lfm"):
         assert f"haystack_integrations.components.{module}" in yaml
+    assert "haystack_integrations.document_stores.lfm" in yaml
     assert str(colbert_store.index_path) in yaml  # the index location travels with it
 
     loaded = Pipeline.loads(yaml)

@@ -14,7 +14,7 @@ from haystack import Document
 from haystack.utils import ComponentDevice
 from haystack_integrations.components.rankers.lfm import LFMColBERTRanker
 
-import lfm_retrievers.encoders
+import lfm_retrievers.models.registry
 from lfm_retrievers import ColBERTEncoder, clear_encoder_cache
 from lfm_retrievers.scoring import maxsim
 
@@ -114,13 +114,13 @@ def test_run_async_has_exactly_runs_signature() -> None:
 def test_warm_up_twice_loads_once(tiny_colbert_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     clear_encoder_cache()
     calls: list[object] = []
-    real_load = lfm_retrievers.encoders.load
+    real_load = lfm_retrievers.models.registry.load
 
     def counting_load(*args: object, **kwargs: object) -> object:
         calls.append(args[0])
         return real_load(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(lfm_retrievers.encoders, "load", counting_load)
+    monkeypatch.setattr(lfm_retrievers.models.registry, "load", counting_load)
     ranker = LFMColBERTRanker(tiny_colbert_path, device=ComponentDevice.from_str("cpu"))
     ranker.warm_up()
     cache = ranker.cache

@@ -24,10 +24,11 @@ from haystack_integrations.components.retrievers.lfm import (
     UnsupportedFilterError,
 )
 
-from lfm_retrievers import ColBERTEncoder
-from lfm_retrievers.index import ColBERTIndex
+from lfm_retrievers import ColBERTEncoder, ColBERTIndex
 
-STORE_TYPE = (
+STORE_TYPE = "haystack_integrations.document_stores.lfm.document_store.LFMColBERTDocumentStore"
+#: Where the store lived before it moved to ``document_stores/lfm`` (pipelines saved then).
+OLD_STORE_TYPE = (
     "haystack_integrations.components.retrievers.lfm.document_store.LFMColBERTDocumentStore"
 )
 RETRIEVER_TYPE = "haystack_integrations.components.retrievers.lfm.retriever.LFMColBERTRetriever"
@@ -431,3 +432,25 @@ def test_non_json_meta_is_rejected(store: LFMColBERTDocumentStore) -> None:
     with pytest.raises(TypeError, match="JSON"):
         store.write_documents([bad], policy=DuplicatePolicy.OVERWRITE)
     assert "h-ret" in {d.id for d in store.filter_documents()}  # the old version survived
+
+
+def test_pipeline_saved_with_the_old_store_path_still_loads(
+    tiny_colbert_path: Path, tmp_path: Path
+) -> None:
+    from haystack import Pipeline
+    from haystack_integrations.document_stores.lfm import LFMColBERTDocumentStore as NewPath
+
+    assert NewPath is LFMColBERTDocumentStore
+    store = LFMColBERTDocumentStore(model=str(tiny_colbert_path), index_path=str(tmp_path / "ix"))
+    store.write_documents([Document(id="a", content="returns within 30 days")])
+    pipe = Pipeline()
+    pipe.add_component("retriever", LFMColBERTRetriever(document_store=store, top_k=1))
+    yaml = pipe.dumps()
+    assert STORE_TYPE in yaml
+    old_yaml = yaml.replace(STORE_TYPE, OLD_STORE_TYPE)
+    assert OLD_STORE_TYPE in old_yaml and STORE_TYPE not in old_yaml
+    loaded = Pipeline.loads(old_yaml)
+    retriever = loaded.get_component("retriever")
+    assert isinstance(retriever.document_store, LFMColBERTDocumentStore)
+    docs = loaded.run({"retriever": {"query": "returns"}})["retriever"]["documents"]
+    assert [d.id for d in docs] == ["a"]

@@ -24,9 +24,10 @@ def embeddings() -> LFMEmbeddings:
 
 def test_constructor_does_not_load(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*args: object, **kwargs: object) -> None:
-        raise AssertionError("constructor must not load the model")
+        msg = "constructor must not load the model"
+        raise AssertionError(msg)
 
-    monkeypatch.setattr("lfm_retrievers.encoders.load", boom)
+    monkeypatch.setattr("lfm_retrievers.models.registry.load", boom)
     emb = LFMEmbeddings(model="LiquidAI/LFM2.5-Embedding-350M", device="cpu")
     assert emb._encoder is None
     assert "model" in emb.model_dump()

@@ -1,4 +1,7 @@
-"""LFMColBERTReranker: copies, sorted, MaxSim order, top_n, async, ContextualCompressionRetriever."""
+"""LFMColBERTReranker.
+
+Copies, sorted, MaxSim order, top_n, async, ContextualCompressionRetriever.
+"""
 
 from __future__ import annotations
 
@@ -23,9 +26,10 @@ def reranker() -> LFMColBERTReranker:
 
 def test_constructor_does_not_load(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*args: object, **kwargs: object) -> None:
-        raise AssertionError("constructor must not load the model")
+        msg = "constructor must not load the model"
+        raise AssertionError(msg)
 
-    monkeypatch.setattr("lfm_retrievers.encoders.load", boom)
+    monkeypatch.setattr("lfm_retrievers.models.registry.load", boom)
     r = LFMColBERTReranker(top_n=2)
     assert r._encoder is None
     assert r.model == "LiquidAI/LFM2.5-ColBERT-350M"

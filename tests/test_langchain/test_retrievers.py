@@ -21,9 +21,10 @@ def colbert(corpus_docs: list[Document]) -> LFMColBERTRetriever:
 
 def _no_loading(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*args: object, **kwargs: object) -> None:
-        raise AssertionError("constructor must not load the model")
+        msg = "constructor must not load the model"
+        raise AssertionError(msg)
 
-    monkeypatch.setattr("lfm_retrievers.encoders.load", boom)
+    monkeypatch.setattr("lfm_retrievers.models.registry.load", boom)
 
 
 # ---------------------------------------------------------------------- ColBERT index retriever
@@ -108,6 +109,20 @@ def test_colbert_load_uses_the_index_model_by_default(
     colbert.add_texts(["Lisbon is the capital of Portugal."], ids=["lisbon"])
     colbert.save(tmp_path / "index")  # saving again replaces the folder atomically
     assert "lisbon" in LFMColBERTRetriever.load(tmp_path / "index").index
+
+
+def test_reopened_index_encoder_is_the_index_model_before_and_after_search(
+    colbert: LFMColBERTRetriever, tmp_path: Path
+) -> None:
+    """Regression: reading ``.encoder`` before the first search loaded the default hub model."""
+    colbert.save(tmp_path / "index")
+    fresh = LFMColBERTRetriever(index_path=tmp_path / "index", k=3)
+    before = fresh.encoder  # read before any search: must not reach for the hub default
+    assert before.path == colbert.encoder.path
+    assert before.fingerprint == colbert.encoder.fingerprint
+    assert fresh.invoke(QUERY) == colbert.invoke(QUERY)
+    assert fresh.encoder is before
+    assert fresh.model == tiny_path("colbert")
 
 
 def test_colbert_save_load_round_trip(colbert: LFMColBERTRetriever, tmp_path: Path) -> None:

@@ -47,7 +47,8 @@ def test_config_round_trips_through_to_dict(tiny_embedding_path: Path) -> None:
 
 def test_constructor_loads_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*args: object, **kwargs: object) -> None:
-        raise AssertionError("weights loaded in the constructor")
+        msg = "weights loaded in the constructor"
+        raise AssertionError(msg)
 
     monkeypatch.setattr("llama_index.embeddings.lfm.base.get_dense_encoder", boom)
     emb = LFMEmbedding(model_name="/no/such/folder", device="cpu")

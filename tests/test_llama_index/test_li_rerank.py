@@ -73,7 +73,8 @@ def test_config_round_trips_through_to_dict(tiny_colbert_path: Path) -> None:
 
 def test_constructor_loads_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*args: object, **kwargs: object) -> None:
-        raise AssertionError("weights loaded in the constructor")
+        msg = "weights loaded in the constructor"
+        raise AssertionError(msg)
 
     monkeypatch.setattr("llama_index.postprocessor.lfm_rerank.base.get_colbert_encoder", boom)
     LFMColBERTRerank(model="/no/such/folder", top_n=2, device="cpu")

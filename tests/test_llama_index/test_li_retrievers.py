@@ -19,7 +19,7 @@ from llama_index.core.vector_stores import (
 from llama_index.retrievers.lfm import LFMBM25ColBERTRetriever, LFMColBERTRetriever
 
 from lfm_retrievers import ColBERTEncoder, get_encoder, load
-from lfm_retrievers.bm25 import BM25Index
+from lfm_retrievers.indexes.bm25 import BM25Index
 
 QUERY = "how do I return my order within 30 days?"
 
@@ -50,7 +50,8 @@ def ids(hits: list) -> list[str]:  # type: ignore[type-arg]
 
 
 def boom(*args: object, **kwargs: object) -> None:
-    raise AssertionError("weights loaded in a constructor")
+    msg = "weights loaded in a constructor"
+    raise AssertionError(msg)
 
 
 # --------------------------------------------------------------------------- LFMColBERTRetriever
@@ -293,7 +294,7 @@ async def test_colbert_retriever_async(retriever: LFMColBERTRetriever) -> None:
     assert [(h.node.node_id, h.score) for h in a] == [(h.node.node_id, h.score) for h in b]
 
 
-# --------------------------------------------------------------------------- LFMBM25ColBERTRetriever
+# -------------------------------------------------------------------------- LFMBM25ColBERTRetriever
 
 
 def test_bm25_retriever_is_a_base_retriever(

@@ -1,4 +1,7 @@
-"""LlamaIndex embeddings for LiquidAI LFM2.5-Embedding (``pip install 'lfm-retrievers[llama-index]'``)."""
+"""LlamaIndex embeddings for LiquidAI LFM2.5-Embedding.
+
+Install with ``pip install 'lfm-retrievers[llama-index]'``.
+"""
 
 from llama_index.embeddings.lfm.base import DEFAULT_EMBEDDING_MODEL, LFMEmbedding
 

@@ -10,8 +10,8 @@ import os
 from typing import Any
 
 from lfm_retrievers import get_dense_encoder
-from lfm_retrievers._optional import require
-from lfm_retrievers._workers import run_in_worker
+from lfm_retrievers.seam import require_extra as require
+from lfm_retrievers.seam import run_in_worker
 
 require("llama-index", "llama_index.core", "llama_index.embeddings.lfm")
 
@@ -71,6 +71,7 @@ class LFMEmbedding(BaseEmbedding):
 
     @classmethod
     def class_name(cls) -> str:
+        """The name LlamaIndex records for this class when serializing it."""
         return "LFMEmbedding"
 
     @property

@@ -1,4 +1,7 @@
-"""LlamaIndex ColBERT reranker for LiquidAI LFM2.5-ColBERT (``pip install 'lfm-retrievers[llama-index]'``)."""
+"""LlamaIndex ColBERT reranker for LiquidAI LFM2.5-ColBERT.
+
+Install with ``pip install 'lfm-retrievers[llama-index]'``.
+"""
 
 from llama_index.postprocessor.lfm_rerank.base import DEFAULT_COLBERT_MODEL, LFMColBERTRerank
 

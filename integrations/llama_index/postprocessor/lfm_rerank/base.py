@@ -12,8 +12,8 @@ import os
 from typing import Any, Literal
 
 from lfm_retrievers import get_colbert_encoder
-from lfm_retrievers._optional import require
-from lfm_retrievers._workers import run_in_worker
+from lfm_retrievers.seam import require_extra as require
+from lfm_retrievers.seam import run_in_worker
 
 require("llama-index", "llama_index.core", "llama_index.postprocessor.lfm_rerank")
 
@@ -31,9 +31,11 @@ from llama_index.core.instrumentation.events.rerank import (  # noqa: E402
 from llama_index.core.postprocessor.types import BaseNodePostprocessor  # noqa: E402
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle  # noqa: E402
 
-from lfm_retrievers import ColBERTEncoder  # noqa: E402
-from lfm_retrievers.cache import EmbeddingCache  # noqa: E402
-from lfm_retrievers.rerank import rerank  # noqa: E402
+from lfm_retrievers import (  # noqa: E402
+    ColBERTEncoder,
+    EmbeddingCache,
+    rerank,
+)
 
 logger = logging.getLogger(__name__)
 dispatcher = get_dispatcher(__name__)
@@ -70,7 +72,9 @@ class LFMColBERTRerank(BaseNodePostprocessor):
     )
     keep_retrieval_score: bool = Field(
         default=False,
-        description="Keep the incoming score in metadata['retrieval_score'] of the returned copies.",
+        description=(
+            "Keep the incoming score in metadata['retrieval_score'] of the returned copies."
+        ),
     )
     score: Literal["raw", "mean"] = Field(
         default="raw",
@@ -109,6 +113,7 @@ class LFMColBERTRerank(BaseNodePostprocessor):
 
     @classmethod
     def class_name(cls) -> str:
+        """The name LlamaIndex records for this class when serializing it."""
         return "LFMColBERTRerank"
 
     @property

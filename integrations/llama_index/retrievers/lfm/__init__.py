@@ -1,4 +1,7 @@
-"""LlamaIndex ColBERT retrievers for LiquidAI LFM2.5-ColBERT (``pip install 'lfm-retrievers[llama-index]'``)."""
+"""LlamaIndex ColBERT retrievers for LiquidAI LFM2.5-ColBERT.
+
+Install with ``pip install 'lfm-retrievers[llama-index]'``.
+"""
 
 from llama_index.retrievers.lfm.base import (
     DEFAULT_COLBERT_MODEL,

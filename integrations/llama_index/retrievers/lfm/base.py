@@ -1,6 +1,6 @@
 """LlamaIndex retrievers over LFM2.5-ColBERT: an indexed one and a BM25 -> ColBERT one.
 
-- ``LFMColBERTRetriever`` keeps a persistent ``lfm_retrievers.index.ColBERTIndex`` of the nodes
+- ``LFMColBERTRetriever`` keeps a persistent ``lfm_retrievers.ColBERTIndex`` of the nodes
   (incremental add/delete, ``persist``/``from_persist_dir``, ``MetadataFilters``).
 - ``LFMBM25ColBERTRetriever`` builds no vector index: rank-bm25 picks ``candidates`` among the
   nodes and ColBERT MaxSim reranks them; both scores are kept.
@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lfm_retrievers import get_colbert_encoder
-from lfm_retrievers._optional import require
-from lfm_retrievers._workers import run_in_worker
+from lfm_retrievers.seam import require_extra as require
+from lfm_retrievers.seam import run_in_worker
 
 require("llama-index", "llama_index.core", "llama_index.retrievers.lfm")
 
@@ -46,11 +46,16 @@ from llama_index.core.vector_stores.types import (  # noqa: E402
 )
 
 import lfm_retrievers  # noqa: E402
-from lfm_retrievers import ColBERTEncoder  # noqa: E402
-from lfm_retrievers.cache import EmbeddingCache  # noqa: E402
-from lfm_retrievers.index import ColBERTIndex  # noqa: E402
-from lfm_retrievers.pipeline import FUSIONS, BM25ColBERT  # noqa: E402
-from lfm_retrievers.scoring import SCORE_MODES  # noqa: E402
+from lfm_retrievers import (  # noqa: E402
+    BM25ColBERT,
+    ColBERTEncoder,
+    ColBERTIndex,
+    EmbeddingCache,
+)
+from lfm_retrievers.seam import (  # noqa: E402
+    FUSIONS,
+    SCORE_MODES,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +169,10 @@ def check_filters(filters: object) -> MetadataFilters | None:
             continue
         if f.operator not in SUPPORTED_FILTER_OPERATORS:
             valid = ", ".join(op.value for op in SUPPORTED_FILTER_OPERATORS)
-            msg = f"filter operator {f.operator!r} on key {f.key!r} is not supported; use one of: {valid}"
+            msg = (
+                f"filter operator {f.operator!r} on key {f.key!r} is not supported; "
+                f"use one of: {valid}"
+            )
             raise ValueError(msg)
     return filters
 
@@ -242,7 +250,10 @@ def _replace_dir(tmp: Path, target: Path) -> None:
 
 
 class _LFMColBERTRetrieverBase(BaseRetriever):
-    """Configuration, the lazily shared encoder, ``similarity_top_k`` and async for both retrievers."""
+    """What both retrievers share.
+
+    Configuration, the lazily shared encoder, ``similarity_top_k`` and async.
+    """
 
     def __init__(
         self,
@@ -374,6 +385,7 @@ class LFMColBERTRetriever(_LFMColBERTRetrieverBase):
 
     @classmethod
     def class_name(cls) -> str:
+        """The name LlamaIndex records for this class when serializing it."""
         return "LFMColBERTRetriever"
 
     @property
@@ -394,7 +406,10 @@ class LFMColBERTRetriever(_LFMColBERTRetrieverBase):
         return len(self._nodes)
 
     def add_nodes(self, nodes: Sequence[BaseNode]) -> list[str]:
-        """Add nodes (copied) to the index; returns the ids added. Nodes without text are skipped."""
+        """Add nodes (copied) to the index; returns the ids added.
+
+        Nodes without text are skipped.
+        """
         with self._lock:
             kept = _nodes_with_text(nodes, type(self).__name__)
             ids = [n.node_id for n in kept]
@@ -481,7 +496,10 @@ class LFMColBERTRetriever(_LFMColBERTRetrieverBase):
         if target.exists() and (
             not target.is_dir() or (any(target.iterdir()) and not (target / CONFIG_FILE).exists())
         ):
-            msg = f"{target} exists and is not a persisted LFMColBERTRetriever; refusing to overwrite it"
+            msg = (
+                f"{target} exists and is not a persisted LFMColBERTRetriever; "
+                "refusing to overwrite it"
+            )
             raise ValueError(msg)
         with self._lock:
             index = self._ensure_index()
@@ -583,7 +601,9 @@ class LFMBM25ColBERTRetriever(_LFMColBERTRetrieverBase):
     sharing no term with any node has no BM25 candidates and returns ``[]``.
 
     Example:
-        >>> retriever = LFMBM25ColBERTRetriever(nodes, similarity_top_k=5, candidates=50)  # doctest: +SKIP
+        >>> retriever = LFMBM25ColBERTRetriever(  # doctest: +SKIP
+        ...     nodes, similarity_top_k=5, candidates=50
+        ... )
         >>> engine = RetrieverQueryEngine.from_args(retriever, llm=llm)  # doctest: +SKIP
     """
 
@@ -639,6 +659,7 @@ class LFMBM25ColBERTRetriever(_LFMColBERTRetrieverBase):
 
     @classmethod
     def class_name(cls) -> str:
+        """The name LlamaIndex records for this class when serializing it."""
         return "LFMBM25ColBERTRetriever"
 
     def _ensure_pipeline(self) -> BM25ColBERT:

@@ -1,6 +1,6 @@
 """LFM2.5-Embedding for Haystack: a text (query) embedder and a document embedder."""
 
-from lfm_retrievers._optional import require
+from lfm_retrievers.seam import require_extra as require
 
 require("haystack", "haystack", "haystack_integrations.components.embedders.lfm")
 

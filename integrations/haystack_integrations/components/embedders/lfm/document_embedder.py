@@ -8,11 +8,7 @@ from typing import Any
 
 from haystack import Document, component, default_from_dict, default_to_dict
 from haystack.utils import ComponentDevice
-
-from lfm_retrievers import DenseEncoder
-from lfm_retrievers._workers import run_in_worker
-
-from ._common import (
+from haystack_integrations.common.lfm.utils import (
     DEFAULT_EMBEDDING_MODEL,
     DTYPE_CHOICES,
     QUANTIZE_CHOICES,
@@ -28,6 +24,9 @@ from ._common import (
     split_missing_content,
     text_to_encode,
 )
+
+from lfm_retrievers import DenseEncoder
+from lfm_retrievers.seam import run_in_worker
 
 logger = logging.getLogger(__name__)
 

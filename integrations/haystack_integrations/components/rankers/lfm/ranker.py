@@ -9,7 +9,7 @@ from typing import Any
 
 from haystack import Document, component, default_from_dict, default_to_dict
 from haystack.utils import ComponentDevice
-from haystack_integrations.components.embedders.lfm._common import (
+from haystack_integrations.common.lfm.utils import (
     DEFAULT_COLBERT_MODEL,
     DTYPE_CHOICES,
     QUANTIZE_CHOICES,
@@ -30,11 +30,8 @@ from haystack_integrations.components.embedders.lfm._common import (
     text_to_encode,
 )
 
-from lfm_retrievers import ColBERTEncoder
-from lfm_retrievers._workers import run_in_worker
-from lfm_retrievers.cache import EmbeddingCache
-from lfm_retrievers.rerank import rerank
-from lfm_retrievers.scoring import SCORE_MODES
+from lfm_retrievers import ColBERTEncoder, EmbeddingCache, rerank
+from lfm_retrievers.seam import SCORE_MODES, run_in_worker
 
 logger = logging.getLogger(__name__)
 

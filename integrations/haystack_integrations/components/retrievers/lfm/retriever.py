@@ -7,17 +7,15 @@ from typing import Any
 
 from haystack import Document, component, default_from_dict, default_to_dict
 from haystack.document_stores.types import FilterPolicy, apply_filter_policy
-from haystack_integrations.components.embedders.lfm._common import (
+from haystack_integrations.common.lfm.utils import (
     check_choice,
     check_query,
     check_top_k,
 )
+from haystack_integrations.document_stores.lfm.document_store import LFMColBERTDocumentStore
+from haystack_integrations.document_stores.lfm.filters import validate_filters
 
-from lfm_retrievers._workers import run_in_worker
-from lfm_retrievers.scoring import SCORE_MODES
-
-from .document_store import LFMColBERTDocumentStore
-from .filters import validate_filters
+from lfm_retrievers.seam import SCORE_MODES, run_in_worker
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +71,10 @@ class LFMColBERTRetriever:
             ``MERGE`` (both apply).
         """
         if not isinstance(document_store, LFMColBERTDocumentStore):
-            msg = f"document_store must be an LFMColBERTDocumentStore, got {type(document_store).__name__}"
+            msg = (
+                "document_store must be an LFMColBERTDocumentStore, "
+                f"got {type(document_store).__name__}"
+            )
             raise TypeError(msg)
         validate_filters(filters)
         check_choice("score_mode", score_mode, SCORE_MODES)

@@ -13,20 +13,7 @@ or not. That per-query constant does not change the ranking; we subtract it, so 
 with no query term score exactly 0 and are never returned. The score that remains is Okapi
 BM25 with the idf above. ``BM25L`` is available but ranks poorly at these settings.
 
-**Analyzers.**
-
-* ``"default"``: Unicode NFKC, ``casefold``, then ``\\w+`` words. Runs of CJK characters
-  (Han, Hiragana, Katakana, Hangul) become overlapping character bigrams (a lone character
-  stays a unigram), because those scripts do not separate words with spaces. Splitting on
-  whitespace scores NDCG@10 of about 0.1-0.25 on Japanese and Chinese QA sets; bigrams score
-  about 0.9. The analyzer does no stemming and removes no stopwords, so no language is
-  favoured. ``"cjk"`` is an alias.
-* ``"english"``: ``"default"`` plus Lucene's 33 English stopwords and the Porter (1980)
-  stemmer (``_porter.py``). It scores best on English collections.
-* ``"model"``: the checkpoint's own subword tokens (token ids, computed on NFKC-casefolded
-  text; tokens that cover no word character are dropped). Pass ``tokenizer=`` an encoder or
-  a ``tokenizers.Tokenizer``.
-* Any callable ``str -> list[str]``.
+**Analyzers** are in :mod:`.analyzers`.
 
 Measured NDCG@10 with rank-bm25 0.2.2, k1 = 1.5, b = 0.75, doc = title + " " + text, all judged
 queries, pytrec_eval (see ``tests/core/test_bm25.py``; BEIR paper BM25: 0.665 / 0.325):
@@ -58,11 +45,9 @@ import copy
 import json
 import logging
 import os
-import re
 import threading
-import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,8 +56,19 @@ import numpy as np
 import rank_bm25
 from tokenizers import Tokenizer
 
-from ._io import atomic_dir_write
-from ._porter import porter_stem
+from lfm_retrievers._io import atomic_dir_write
+from lfm_retrievers._validation import check_float, check_positive_int
+from lfm_retrievers._version import __version__
+
+from .analyzers import (
+    ANALYZER_ALIASES,
+    ANALYZERS,
+    Analyzer,
+    ModelAnalyzer,
+    default_analyzer,
+    english_analyzer,
+    get_analyzer,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -87,138 +83,8 @@ __all__ = [
     "get_analyzer",
 ]
 
-Analyzer = Callable[[str], list[str]]
-
 FORMAT = "lfm-retrievers/bm25"
 FORMAT_VERSION = 1
-
-# Scripts written without spaces between words: Han (CJK ideographs and their extensions),
-# the iteration marks 々〆〇, Hiragana, Katakana (incl. ー), Hangul syllables and jamo.
-_CJK_RANGES = (
-    "\u1100-\u11ff\u3005-\u3007\u3040-\u309f\u30a0-\u30ff\u3130-\u318f\u31f0-\u31ff"
-    "\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f"
-    "\U00020000-\U0003134f"
-)
-_CJK = re.compile(f"[{_CJK_RANGES}]")
-_WORD = re.compile(r"\w+")
-_TOKEN = re.compile(f"([{_CJK_RANGES}]+)|((?:(?![{_CJK_RANGES}])\\w)+)")
-
-#: Lucene's English stop set (EnglishAnalyzer.ENGLISH_STOP_WORDS_SET, 33 words).
-ENGLISH_STOPWORDS = frozenset(
-    "a an and are as at be but by for if in into is it no not of on or such that the their "  # noqa: SIM905
-    "then there these they this to was will with".split()
-)
-
-
-def _normalize(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).casefold()
-
-
-def _cjk_grams(run: str) -> Iterator[str]:
-    if len(run) == 1:
-        yield run
-    else:
-        for i in range(len(run) - 1):
-            yield run[i : i + 2]
-
-
-def _words(text: str) -> Iterator[tuple[str, bool]]:
-    """(token, is_cjk) pairs of normalized text: words, and bigrams of CJK runs."""
-    if not _CJK.search(text):  # fast path: no CJK anywhere
-        for w in _WORD.findall(text):
-            yield w, False
-        return
-    for cjk, word in _TOKEN.findall(text):
-        if cjk:
-            for gram in _cjk_grams(cjk):
-                yield gram, True
-        else:
-            yield word, False
-
-
-def default_analyzer(text: str) -> list[str]:
-    """NFKC + casefold + ``\\w+`` words; CJK runs become character bigrams."""
-    return [w for w, _ in _words(_normalize(text))]
-
-
-def english_analyzer(text: str) -> list[str]:
-    """``default_analyzer`` minus Lucene's English stopwords, Porter-stemmed."""
-    return [
-        w if cjk else porter_stem(w)
-        for w, cjk in _words(_normalize(text))
-        if cjk or w not in ENGLISH_STOPWORDS
-    ]
-
-
-class ModelAnalyzer:
-    """The checkpoint's own subword tokens as BM25 terms (token ids as strings).
-
-    Text is NFKC-normalized and casefolded first so case does not split terms. Special tokens
-    are not added, and tokens whose span holds no word character are dropped.
-    """
-
-    def __init__(self, tokenizer: Any) -> None:
-        tok = getattr(tokenizer, "tokenizer", tokenizer)
-        if not isinstance(tok, Tokenizer):
-            msg = (
-                "the 'model' analyzer needs an encoder (with a .tokenizer) or a "
-                f"tokenizers.Tokenizer, got {type(tokenizer).__name__}"
-            )
-            raise TypeError(msg)
-        self.tokenizer: Tokenizer = tok
-
-    def __call__(self, text: str) -> list[str]:
-        return self.batch([text])[0]
-
-    def batch(self, texts: Sequence[str]) -> list[list[str]]:
-        """Analyze many texts in one call (the tokenizer encodes them in parallel)."""
-        normed = [_normalize(t) for t in texts]
-        encs = self.tokenizer.encode_batch(normed, add_special_tokens=False)
-        out = []
-        for text, enc in zip(normed, encs, strict=True):
-            out.append(
-                [
-                    str(tid)
-                    for tid, (a, b) in zip(enc.ids, enc.offsets, strict=True)
-                    if _WORD.search(text, a, b) is not None
-                ]
-            )
-        return out
-
-
-ANALYZERS = ("default", "english", "model")
-_ANALYZER_ALIASES = {"default": "default", "cjk": "default", "english": "english", "model": "model"}
-
-
-def get_analyzer(analyzer: str | Analyzer, tokenizer: Any = None) -> tuple[str, Analyzer]:
-    """Resolve an analyzer name or callable to ``(name, function)``.
-
-    Names: ``"default"`` (alias ``"cjk"``), ``"english"``, ``"model"`` (needs ``tokenizer``:
-    an encoder or a ``tokenizers.Tokenizer``). A callable gets the name ``"custom"``.
-    """
-    if isinstance(analyzer, str):
-        name = _ANALYZER_ALIASES.get(analyzer.lower())
-        if name is None:
-            msg = f"unknown analyzer {analyzer!r}; choose one of {[*ANALYZERS, 'cjk']} or pass a callable"
-            raise ValueError(msg)
-        if name == "model":
-            if tokenizer is None:
-                msg = "analyzer='model' needs tokenizer= (an encoder or a tokenizers.Tokenizer)"
-                raise ValueError(msg)
-            return name, ModelAnalyzer(tokenizer)
-        if tokenizer is not None:
-            msg = f"tokenizer= is only used by analyzer='model', not {analyzer!r}"
-            raise ValueError(msg)
-        return name, default_analyzer if name == "default" else english_analyzer
-    if isinstance(analyzer, ModelAnalyzer):
-        return "model", analyzer
-    if callable(analyzer):
-        if tokenizer is not None:
-            msg = "tokenizer= is only used by analyzer='model', not by a callable analyzer"
-            raise ValueError(msg)
-        return "custom", analyzer
-    msg = f"analyzer must be one of {list(ANALYZERS)} or a callable str -> list[str], got {type(analyzer).__name__}"
-    raise TypeError(msg)
 
 
 @dataclass(frozen=True)
@@ -247,25 +113,6 @@ _VARIANT_ALIASES = {
     "bm25l": "l",
 }
 _DEFAULT_DELTA = {"plus": 1.0, "l": 0.5}
-
-
-def _check_k(k: object) -> int:
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k <= 0:
-        msg = f"k must be a positive int, got {k!r}"
-        raise ValueError(msg)
-    return int(k)
-
-
-def _check_float(name: str, value: object, lo: float, hi: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        msg = f"{name} must be a number, got {value!r}"
-        raise TypeError(msg)
-    v = float(value)
-    if not np.isfinite(v) or v < lo or (hi is not None and v > hi):
-        bounds = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-        msg = f"{name} must be {bounds}, got {value!r}"
-        raise ValueError(msg)
-    return v
 
 
 def _check_texts(texts: object) -> list[str]:
@@ -356,19 +203,19 @@ class BM25Index:
             msg = f"unknown variant {variant!r}; choose one of {list(VARIANTS)}"
             raise ValueError(msg)
         self.variant = _VARIANT_ALIASES[variant.lower()]
-        self.k1 = _check_float("k1", k1, 0.0)
-        self.b = _check_float("b", b, 0.0, 1.0)
+        self.k1 = check_float(k1, "k1", 0.0)
+        self.b = check_float(b, "b", 0.0, 1.0)
         if self.variant == "okapi":
             if delta is not None:
                 msg = "delta is a BM25Plus/BM25L parameter; variant='okapi' takes epsilon"
                 raise ValueError(msg)
-            self.param = _check_float("epsilon", 0.25 if epsilon is None else epsilon, 0.0)
+            self.param = check_float(0.25 if epsilon is None else epsilon, "epsilon", 0.0)
         else:
             if epsilon is not None:
                 msg = f"epsilon is a BM25Okapi parameter; variant={self.variant!r} takes delta"
                 raise ValueError(msg)
             default = _DEFAULT_DELTA[self.variant]
-            self.param = _check_float("delta", default if delta is None else delta, 0.0)
+            self.param = check_float(default if delta is None else delta, "delta", 0.0)
 
         self._lock = threading.RLock()
         self._ids: list[str] = []
@@ -443,7 +290,10 @@ class BM25Index:
         tokens = self._analyze_many(texts)
         for i, toks in enumerate(tokens):
             if not all(isinstance(t, str) for t in toks):
-                msg = f"the analyzer must return a list of str; for texts[{i}] it returned {toks!r:.80}"
+                msg = (
+                    "the analyzer must return a list of str; "
+                    f"for texts[{i}] it returned {toks!r:.80}"
+                )
                 raise TypeError(msg)
         with self._lock:
             if given is not None:
@@ -474,7 +324,10 @@ class BM25Index:
             return list(new_ids)
 
     def delete(self, ids: str | Iterable[str]) -> None:
-        """Remove documents by id (a single str is one id). Unknown ids: KeyError, nothing removed."""
+        """Remove documents by id (a single str is one id).
+
+        Unknown ids raise KeyError, and nothing is removed.
+        """
         wanted = [ids] if isinstance(ids, str) else list(ids)
         with self._lock:
             unknown = sorted({x for x in wanted if x not in self._pos}, key=str)
@@ -547,7 +400,7 @@ class BM25Index:
 
     def search(self, query: str, k: int = 10) -> list[BM25Hit]:
         """Top ``k`` documents sharing a term with ``query``, best first (ties: index order)."""
-        k = _check_k(k)
+        k = check_positive_int(k, "k")
         with self._lock:
             scores = self.get_scores(query)
             ids = self._ids
@@ -574,8 +427,6 @@ class BM25Index:
         ``config.json``. A ``"model"`` analyzer saves its ``tokenizer.json``; a custom
         callable must be passed again to :meth:`load`. Metadata must be JSON-serializable.
         """
-        from . import __version__
-
         target = Path(directory)
         with self._lock:
             vocab = sorted(self._df)
@@ -656,7 +507,8 @@ class BM25Index:
             msg = f"corrupted BM25 index at {root}: config.json is not valid JSON"
             raise ValueError(msg) from exc
         if not isinstance(config, dict) or config.get("format") != FORMAT:
-            msg = f"{root} is not a BM25 index (format {config.get('format') if isinstance(config, dict) else None!r})"
+            found = config.get("format") if isinstance(config, dict) else None
+            msg = f"{root} is not a BM25 index (format {found!r})"
             raise ValueError(msg)
         if config.get("format_version") != FORMAT_VERSION:
             msg = (
@@ -676,7 +528,7 @@ class BM25Index:
             analyzer = saved
         if (
             isinstance(analyzer, str)
-            and _ANALYZER_ALIASES.get(analyzer.lower()) == "model"
+            and ANALYZER_ALIASES.get(analyzer.lower()) == "model"
             and tokenizer is None
         ):
             tok_path = root / "tokenizer.json"

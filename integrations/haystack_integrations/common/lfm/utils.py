@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from lfm_retrievers._optional import require
+from lfm_retrievers.seam import require_extra as require
 
 require("haystack", "haystack", "haystack_integrations.components.*.lfm")
 
@@ -58,10 +58,16 @@ def check_device(device: object) -> ComponentDevice | None:
     if device is None:
         return None
     if not isinstance(device, ComponentDevice):
-        msg = f"device must be a haystack.utils.ComponentDevice or None, got {type(device).__name__}: {device!r}"
+        msg = (
+            "device must be a haystack.utils.ComponentDevice or None, "
+            f"got {type(device).__name__}: {device!r}"
+        )
         raise ValueError(msg)
     if device.has_multiple_devices:
-        msg = "device maps are not supported: pass a single device, e.g. ComponentDevice.from_str('cuda:0')"
+        msg = (
+            "device maps are not supported: pass a single device, "
+            "e.g. ComponentDevice.from_str('cuda:0')"
+        )
         raise ValueError(msg)
     return device
 
@@ -72,10 +78,12 @@ def device_to_str(device: ComponentDevice | None) -> str:
 
 
 def device_to_dict(device: ComponentDevice | None) -> dict[str, Any] | None:
+    """The device serialized for ``to_dict`` (None stays None, meaning auto)."""
     return None if device is None else device.to_dict()
 
 
 def check_choice(name: str, value: object, choices: Sequence[object]) -> None:
+    """``ValueError`` unless ``value`` is one of ``choices``."""
     if value not in choices:
         msg = f"{name}={value!r} is not valid; choose one of {tuple(choices)}"
         raise ValueError(msg)
@@ -90,6 +98,7 @@ def check_top_k(top_k: object, name: str = "top_k") -> int:
 
 
 def check_batch_size(batch_size: object) -> int:
+    """A positive int (bool rejected); ``ValueError`` otherwise."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
         msg = f"batch_size must be a positive int, got {batch_size!r}"
         raise ValueError(msg)
@@ -97,6 +106,7 @@ def check_batch_size(batch_size: object) -> int:
 
 
 def check_threshold(value: object, name: str = "score_threshold") -> float | None:
+    """None, or the number as a float (bool rejected); ``TypeError`` otherwise."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -106,6 +116,7 @@ def check_threshold(value: object, name: str = "score_threshold") -> float | Non
 
 
 def check_query(query: object, component: str) -> str:
+    """The query, if it is a str; ``TypeError`` otherwise."""
     if not isinstance(query, str):
         msg = f"{component} expects the query as a str, got {type(query).__name__}: {query!r:.60}"
         raise TypeError(msg)
@@ -126,6 +137,7 @@ def check_documents(documents: object, component: str) -> list[Document]:
 
 
 def check_meta_fields(fields: object) -> list[str] | None:
+    """None, or ``meta_fields_to_embed`` as a list of str; ``TypeError`` otherwise."""
     if fields is None:
         return None
     if isinstance(fields, str) or not isinstance(fields, Sequence):
@@ -184,7 +196,10 @@ def _score(doc: Document) -> float:
 
 
 def copy_with(doc: Document, **changes: Any) -> Document:
-    """``dataclasses.replace`` with its own ``meta`` dict, so the caller's document stays untouched."""
+    """``dataclasses.replace`` with its own ``meta`` dict.
+
+    The copy gets its own ``meta`` so the caller's document stays untouched.
+    """
     return replace(doc, **{"meta": dict(doc.meta), **changes})
 
 

@@ -32,10 +32,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .cache import CacheKey, EmbeddingCache
-from .index import ColBERTIndex
-from .rerank import rerank_vectors
-from .scoring import DEFAULT_CHUNK_TOKENS
+from lfm_retrievers.cache import CacheKey, EmbeddingCache
+from lfm_retrievers.indexes.colbert import ColBERTIndex
+from lfm_retrievers.rerank import rerank_vectors
+from lfm_retrievers.scoring import DEFAULT_CHUNK_TOKENS
 
 logger = logging.getLogger(__name__)
 
@@ -170,8 +170,10 @@ def synthetic_colbert_index(
     seed: int = 0,
     chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
 ) -> ColBERTIndex:
-    """A ColBERTIndex of ``n_docs`` random documents (lengths uniform in mean/2 .. 3 mean/2),
-    its float16 arrays filled directly."""
+    """A ColBERTIndex of ``n_docs`` random documents, its float16 arrays filled directly.
+
+    Document lengths are uniform in mean/2 .. 3 mean/2.
+    """
     rng = np.random.default_rng(seed)
     lengths = rng.integers(mean_tokens // 2, mean_tokens * 3 // 2 + 1, size=n_docs)
     offsets = np.zeros(n_docs + 1, dtype=np.int64)

@@ -15,21 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .modeling import TrunkConfig
+from lfm_retrievers.errors import CheckpointError, CheckpointNotFoundError
+
+from .trunk import TrunkConfig
 
 Kind = Literal["dense", "colbert"]
 
 BIDIRECTIONAL_ARCHS = ("Lfm2BidirectionalModel",)
 CAUSAL_ARCHS = ("Lfm2Model",)
 MODEL_TYPES = ("lfm2", "lfm2_bidirectional")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint folder is incomplete or not in a layout this package can run."""
-
-
-class CheckpointNotFoundError(FileNotFoundError):
-    """A model could not be found locally and could not be downloaded."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +80,10 @@ KNOWN_MODELS: tuple[ModelInfo, ...] = (
 )
 
 
+DEFAULT_DENSE_MODEL = "LiquidAI/LFM2.5-Embedding-350M"
+DEFAULT_COLBERT_MODEL = "LiquidAI/LFM2.5-ColBERT-350M"
+
+
 def list_models() -> tuple[ModelInfo, ...]:
     """The checkpoints this package knows by name (any compatible local folder also loads)."""
     return KNOWN_MODELS
@@ -128,6 +126,7 @@ class Checkpoint:
 
     @property
     def fingerprint(self) -> str:
+        """A short identity of this checkpoint's content, for cache keys (see ``fingerprint``)."""
         return fingerprint(self.path)
 
 
@@ -200,7 +199,7 @@ def _require(path: Path, what: str, name: str) -> Path:
 
 
 def detect_kind(path: Path) -> Kind:
-    """dense or colbert, from modules.json, the head folders and the ST/PyLate config."""
+    """Dense or colbert, from modules.json, the head folders and the ST/PyLate config."""
     votes: set[str] = set()
     modules_file = path / "modules.json"
     if modules_file.exists():
@@ -255,7 +254,8 @@ def read_checkpoint(name_or_path: str | os.PathLike[str]) -> Checkpoint:
     try:
         trunk = TrunkConfig.from_dict(config, causal=causal)
     except ValueError as exc:
-        raise CheckpointError(f"{path}: {exc}") from exc
+        msg_0 = f"{path}: {exc}"
+        raise CheckpointError(msg_0) from exc
     kind = detect_kind(path)
     sbert = path / "sentence_bert_config.json"
     max_length = int(_read_json(sbert).get("max_seq_length", 512)) if sbert.exists() else 512

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,54 +21,20 @@ import torch.nn.functional as F
 from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
-from .checkpoints import Checkpoint, ColBERTSettings, Kind, read_checkpoint
-from .devices import dtype_name, resolve_device, resolve_dtype
-from .modeling import Lfm2Trunk, load_dense_head, load_trunk
+from lfm_retrievers._validation import check_batch_size, check_texts
+from lfm_retrievers.cache import EmbeddingCache
+from lfm_retrievers.explain import Explanation, explain
+from lfm_retrievers.protocols import Tokenized
+from lfm_retrievers.rerank import RerankResult, rerank
 
-if TYPE_CHECKING:
-    from .cache import EmbeddingCache
-    from .explain import Explanation
-    from .rerank import RerankResult
+from .checkpoints import Checkpoint, ColBERTSettings, Kind
+from .devices import dtype_name, resolve_device, resolve_dtype
+from .trunk import Lfm2Trunk, load_dense_head, load_trunk
 
 logger = logging.getLogger(__name__)
 
 QUANTIZE_CHOICES = (None, "int8")
 _PROGRESS_MIN_BATCHES = 4
-
-
-def check_texts(texts: object, what: str = "texts") -> list[str]:
-    """Validate a list of strings; a bare string is an error, not a list of characters."""
-    if texts is None:
-        msg = f"{what} must be a list of str, got None"
-        raise TypeError(msg)
-    if isinstance(texts, str | bytes):
-        msg = f"{what} must be a list of str, got a single {type(texts).__name__}: wrap it as [{texts!r:.40}]"
-        raise TypeError(msg)
-    if not isinstance(texts, Sequence):
-        msg = f"{what} must be a list of str, got {type(texts).__name__}"
-        raise TypeError(msg)
-    for i, t in enumerate(texts):
-        if not isinstance(t, str):
-            msg = f"{what}[{i}] must be str, got {type(t).__name__}: {t!r:.60}"
-            raise TypeError(msg)
-    return list(texts)
-
-
-def check_batch_size(batch_size: object) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        msg = f"batch_size must be a positive int, got {batch_size!r}"
-        raise ValueError(msg)
-    return batch_size
-
-
-@dataclass(frozen=True)
-class Tokenized:
-    """One text as the model sees it, with character spans into the original text."""
-
-    ids: list[int]
-    offsets: list[tuple[int, int]]
-    attention: list[int]
-    keep: list[bool]
 
 
 @dataclass(frozen=True)
@@ -81,6 +45,7 @@ class PaddedVectors:
     mask: torch.Tensor  # (n, L) bool
 
     def to_list(self) -> list[np.ndarray]:
+        """One ``(n_i, dim)`` array per text, holding only its unmasked vectors."""
         return [v[m].numpy() for v, m in zip(self.vectors, self.mask, strict=True)]
 
 
@@ -125,7 +90,10 @@ class Encoder:
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         if quantize == "int8" and (self.device.type != "cpu" or self.dtype != torch.float32):
-            msg = f"quantize='int8' runs on cpu in float32 only, not {self.device}/{dtype_name(self.dtype)}"
+            msg = (
+                "quantize='int8' runs on cpu in float32 only, "
+                f"not {self.device}/{dtype_name(self.dtype)}"
+            )
             raise ValueError(msg)
         self.quantize = quantize
         self._warned_truncation = False
@@ -144,28 +112,34 @@ class Encoder:
 
     @property
     def name(self) -> str:
+        """The checkpoint's name."""
         return self.checkpoint.name
 
     @property
     def path(self) -> Path:
+        """The local checkpoint folder."""
         return self.checkpoint.path
 
     @property
     def fingerprint(self) -> str:
+        """A short identity of the checkpoint's content, for cache keys."""
         return self.checkpoint.fingerprint
 
     @property
     def max_length(self) -> int:
+        """The most tokens the checkpoint reads per text."""
         return self.checkpoint.max_length
 
     @property
     def dim(self) -> int:
+        """The vector dimension (set by each subclass)."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(name={self.name!r}, dim={self.dim}, device={self.device}, "
-            f"dtype={dtype_name(self.dtype)}{', quantize=' + repr(self.quantize) if self.quantize else ''})"
+            f"dtype={dtype_name(self.dtype)}"
+            f"{', quantize=' + repr(self.quantize) if self.quantize else ''})"
         )
 
     def _encode_raw(self, texts: Sequence[str]) -> list[tuple[list[int], list[tuple[int, int]]]]:
@@ -262,10 +236,12 @@ class DenseEncoder(Encoder):
 
     @property
     def dim(self) -> int:
+        """The vector dimension: the trunk's hidden size."""
         return self.checkpoint.trunk.hidden_size
 
     @property
     def prompts(self) -> dict[str, str]:
+        """A copy of the checkpoint's named prompts (e.g. query and document)."""
         return dict(self.checkpoint.prompts)
 
     def encode_queries(
@@ -287,7 +263,10 @@ class DenseEncoder(Encoder):
         batch_size: int = 32,
         show_progress: bool | None = None,
     ) -> np.ndarray:
-        """Document vectors ``(n, dim)`` float32, with the checkpoint's document prompt by default."""
+        """Document vectors ``(n, dim)`` float32.
+
+        Uses the checkpoint's document prompt by default.
+        """
         return self._encode(texts, prompt, batch_size, show_progress, "documents")
 
     def tokenize(
@@ -361,7 +340,10 @@ class ColBERTEncoder(Encoder):
         # PyLate pads (= expands) queries with the mask token if there is one, else EOS.
         expansion = mask_id if mask_id is not None else eos_id
         if expansion is None:
-            msg = f"{checkpoint.path}: the tokenizer names neither a mask nor an eos token for query expansion"
+            msg = (
+                f"{checkpoint.path}: the tokenizer names neither a mask nor an eos token "
+                "for query expansion"
+            )
             raise ValueError(msg)
         self.expansion_id: int = int(expansion)
         skip = {tok.token_to_id(w) for w in self.settings.skiplist_words}
@@ -372,13 +354,17 @@ class ColBERTEncoder(Encoder):
         if tid is None:
             ids = self.tokenizer.encode(prefix, add_special_tokens=False).ids
             if len(ids) != 1:
-                msg = f"{self.path}: marker {prefix!r} is not a single token of the tokenizer (got {ids})"
+                msg = (
+                    f"{self.path}: marker {prefix!r} is not a single token of the tokenizer "
+                    f"(got {ids})"
+                )
                 raise ValueError(msg)
             tid = ids[0]
         return int(tid)
 
     @property
     def dim(self) -> int:
+        """The per-token vector dimension: the projection head's output size."""
         return int(self.head.out_features)
 
     def tokenize(self, texts: Sequence[str], *, is_query: bool) -> list[Tokenized]:
@@ -435,11 +421,13 @@ class ColBERTEncoder(Encoder):
     def encode_queries_padded(
         self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool | None = None
     ) -> PaddedVectors:
+        """Query vectors in one padded tensor with a mask, expansion vectors included."""
         return self._encode_padded(texts, True, batch_size, show_progress)
 
     def encode_documents_padded(
         self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool | None = None
     ) -> PaddedVectors:
+        """Document vectors in one padded tensor; pads and skiplisted tokens are masked out."""
         return self._encode_padded(texts, False, batch_size, show_progress)
 
     def encode_queries(
@@ -468,118 +456,11 @@ class ColBERTEncoder(Encoder):
         ``cache`` (an :class:`~lfm_retrievers.cache.EmbeddingCache`) skips documents encoded
         before; ``score`` is ``"raw"`` or ``"mean"``. See :func:`lfm_retrievers.rerank.rerank`.
         """
-        from .rerank import rerank
-
         return rerank(self, query, documents, top_k=top_k, cache=cache, score=score)
 
     def explain(self, query: str, document: str) -> Explanation:
         """Per query token: the best-matching document token, its similarity and text span."""
-        from .explain import explain
-
         return explain(self, query, document)
 
 
-def _check_kind(name: str, kind: str, expect: str | None) -> None:
-    if expect not in (None, "dense", "colbert"):
-        msg = f"expect={expect!r} is not valid; choose 'dense', 'colbert' or None"
-        raise ValueError(msg)
-    if expect is not None and kind != expect:
-        hint = (
-            "LiquidAI/LFM2.5-Embedding-350M"
-            if expect == "dense"
-            else "LiquidAI/LFM2.5-ColBERT-350M"
-        )
-        msg = f"model {name!r} is a {kind} checkpoint, but a {expect} one is needed here (e.g. {hint})"
-        raise ValueError(msg)
-
-
-def load(
-    name_or_path: str | os.PathLike[str],
-    *,
-    device: str | torch.device | None = "auto",
-    dtype: str | torch.dtype | None = "auto",
-    quantize: str | None = None,
-    expect: Literal["dense", "colbert"] | None = None,
-) -> DenseEncoder | ColBERTEncoder:
-    """Load a checkpoint (local folder, known name or hub id) as the right kind of encoder."""
-    ckpt = read_checkpoint(name_or_path)
-    _check_kind(ckpt.name, ckpt.kind, expect)
-    cls = DenseEncoder if ckpt.kind == "dense" else ColBERTEncoder
-    return cls(ckpt, device=device, dtype=dtype, quantize=quantize)
-
-
-_SHARED: dict[tuple[str, str, str, str | None], DenseEncoder | ColBERTEncoder] = {}
-_SHARED_LOCK = threading.Lock()
-
-
-def get_encoder(
-    name_or_path: str | os.PathLike[str],
-    *,
-    device: str | torch.device | None = "auto",
-    dtype: str | torch.dtype | None = "auto",
-    quantize: str | None = None,
-    expect: Literal["dense", "colbert"] | None = None,
-) -> DenseEncoder | ColBERTEncoder:
-    """One shared encoder per (model, device, dtype, quantize): framework adapters use this so
-    an Embeddings, a Retriever and a Reranker in one process hold one copy of the weights."""
-    from .checkpoints import resolve_path
-
-    if expect not in (None, "dense", "colbert"):
-        _check_kind(str(name_or_path), "", expect)
-    path = str(resolve_path(name_or_path))
-    dev = resolve_device(device)
-    key = (path, str(dev), dtype_name(resolve_dtype(dtype, dev)), quantize)
-    with _SHARED_LOCK:
-        enc = _SHARED.get(key)
-        if enc is None:
-            enc = load(path, device=dev, dtype=dtype, quantize=quantize)
-            _SHARED[key] = enc
-    _check_kind(str(name_or_path), enc.kind, expect)
-    return enc
-
-
-def get_dense_encoder(
-    name_or_path: str | os.PathLike[str],
-    *,
-    device: str | torch.device | None = "auto",
-    dtype: str | torch.dtype | None = "auto",
-    quantize: str | None = None,
-) -> DenseEncoder:
-    """The shared encoder of a dense checkpoint; ValueError if the checkpoint is ColBERT."""
-    enc = get_encoder(name_or_path, device=device, dtype=dtype, quantize=quantize, expect="dense")
-    assert isinstance(enc, DenseEncoder)
-    return enc
-
-
-def get_colbert_encoder(
-    name_or_path: str | os.PathLike[str],
-    *,
-    device: str | torch.device | None = "auto",
-    dtype: str | torch.dtype | None = "auto",
-    quantize: str | None = None,
-) -> ColBERTEncoder:
-    """The shared encoder of a ColBERT checkpoint; ValueError if the checkpoint is dense."""
-    enc = get_encoder(name_or_path, device=device, dtype=dtype, quantize=quantize, expect="colbert")
-    assert isinstance(enc, ColBERTEncoder)
-    return enc
-
-
-def clear_encoder_cache() -> None:
-    """Forget the shared encoders (frees their weights once no one else holds them)."""
-    with _SHARED_LOCK:
-        _SHARED.clear()
-
-
-__all__ = [
-    "ColBERTEncoder",
-    "DenseEncoder",
-    "Encoder",
-    "PaddedVectors",
-    "Tokenized",
-    "check_texts",
-    "clear_encoder_cache",
-    "get_colbert_encoder",
-    "get_dense_encoder",
-    "get_encoder",
-    "load",
-]
+__all__ = ["ColBERTEncoder", "DenseEncoder", "Encoder", "PaddedVectors"]

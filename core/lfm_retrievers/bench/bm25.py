@@ -23,12 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from .benchmark import Timing, machine_info, shared_data_dir
-from .bm25 import BM25Index
-from .cache import EmbeddingCache
-from .encoders import ColBERTEncoder, load
-from .evaluation import document_text, load_beir
-from .pipeline import BM25ColBERT
+from lfm_retrievers.cache import EmbeddingCache
+from lfm_retrievers.evaluation import document_text, load_beir
+from lfm_retrievers.indexes.bm25 import BM25Index
+from lfm_retrievers.models.encoders import ColBERTEncoder
+from lfm_retrievers.models.registry import load
+from lfm_retrievers.pipeline import BM25ColBERT
+
+from .machine import Timing, machine_info, shared_data_dir
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +83,7 @@ def bm25_bench(
 
     with tempfile.TemporaryDirectory() as tmp:
         if model is None:
-            from .testing import build_tiny_checkpoint
+            from lfm_retrievers.testing import build_tiny_checkpoint
 
             model_path: str | Path = build_tiny_checkpoint("colbert", Path(tmp) / "colbert")
             model_label = "tiny test checkpoint (hidden 64, 4 layers)"

@@ -45,7 +45,10 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         try:
             dev = torch.device(device)
         except RuntimeError as exc:
-            msg = f"device={device!r} is not a valid device; choose one of {DEVICE_CHOICES} (optionally with an index, e.g. 'cuda:1')"
+            msg = (
+                f"device={device!r} is not a valid device; choose one of {DEVICE_CHOICES} "
+                "(optionally with an index, e.g. 'cuda:1')"
+            )
             raise ValueError(msg) from exc
     else:
         msg = f"device must be a str or torch.device, got {type(device).__name__}: {device!r}"

@@ -64,10 +64,12 @@ class TrunkConfig:
 
     @property
     def head_dim(self) -> int:
+        """The size of each attention head."""
         return self.hidden_size // self.num_attention_heads
 
     @property
     def num_hidden_layers(self) -> int:
+        """The number of layers (one per entry of ``layer_types``)."""
         return len(self.layer_types)
 
     @classmethod

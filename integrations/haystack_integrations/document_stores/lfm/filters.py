@@ -32,7 +32,10 @@ def validate_filters(filters: object, path: str = "filters") -> None:
     if filters is None:
         return
     if not isinstance(filters, dict):
-        msg = f"{path} must be a dict in Haystack filter syntax, got {type(filters).__name__}: {filters!r}"
+        msg = (
+            f"{path} must be a dict in Haystack filter syntax, "
+            f"got {type(filters).__name__}: {filters!r}"
+        )
         raise UnsupportedFilterError(msg)
     if not filters and path == "filters":
         return
@@ -48,7 +51,10 @@ def _validate_comparison(condition: dict[str, Any], path: str) -> None:
             msg = f"{path}: '{key}' key missing in {condition!r}"
             raise UnsupportedFilterError(msg)
     if not isinstance(condition["field"], str) or not condition["field"]:
-        msg = f"{path}: 'field' must be a non-empty str such as 'meta.lang', got {condition['field']!r}"
+        msg = (
+            f"{path}: 'field' must be a non-empty str such as 'meta.lang', "
+            f"got {condition['field']!r}"
+        )
         raise UnsupportedFilterError(msg)
     operator = condition["operator"]
     if operator not in COMPARISON_OPERATORS:

@@ -1,0 +1,389 @@
+"""``lfm-retrievers bench``: latency, encoder and retrieval benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from ._common import (
+    TINY,
+    CLIError,
+    _device_options,
+    _fmt_bytes,
+    _print_json,
+    _table,
+    _write_json,
+    tiny_checkpoint,
+)
+
+BENCH_TARGETS = ("latency", "encoder", "retrieval")
+
+
+def register(sub: Any) -> None:
+    """Add the subcommand's parser to ``sub`` (argparse subparsers)."""
+    b = sub.add_parser(
+        "bench",
+        help="latency of the model cards' four regimes; 'bench encoder', 'bench retrieval'",
+        description=(
+            "latency (default): p50/p95/p99 of the model cards' four regimes (32-token queries, "
+            "256-token documents). encoder: query latency, document throughput vs transformers, "
+            "GFLOP/s, memory, int8. retrieval: BM25 / MaxSim / index timings. Full-size random "
+            "weights by default: speed does not depend on weight values."
+        ),
+    )
+    b.add_argument("target", nargs="?", default="latency", choices=BENCH_TARGETS)
+    b.add_argument(
+        "--model",
+        action="append",
+        help="a real checkpoint instead of random weights (repeatable: one per kind)",
+    )
+    b.add_argument(
+        "--quick", action="store_true", help="tiny preset, few iterations (a smoke test)"
+    )
+    b.add_argument("--iterations", type=int, default=None, help="timed runs per measurement")
+    b.add_argument("--warmup", type=int, default=None, help="untimed runs first")
+    b.add_argument(
+        "--max-seconds",
+        type=float,
+        default=60.0,
+        help="stop a measurement after this long (>= 10 runs)",
+    )
+    b.add_argument(
+        "--docs",
+        type=int,
+        default=None,
+        help="latency: documents per query (default 1); encoder: documents (default 128)",
+    )
+    b.add_argument(
+        "--data",
+        metavar="DIR",
+        help="encoder: SciFact folder (default ../shared/data if present, else synthetic)",
+    )
+    b.add_argument("--batch-size", type=int, default=32)
+    b.add_argument(
+        "--no-baseline", action="store_true", help="encoder: skip the transformers comparison"
+    )
+    b.add_argument("--threads", type=int, default=None, help="torch threads")
+    b.add_argument("--json", action="store_true")
+    b.add_argument("--output", metavar="FILE", help="also write the JSON results to FILE")
+    _device_options(b)
+    b.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``lfm-retrievers bench``."""
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    # Speed is the subject here; per-call truncation notes would only interleave the output.
+    quiet = logging.getLogger("lfm_retrievers.encoders")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        if args.target == "encoder":
+            return _bench_encoder(args)
+        if args.target == "retrieval":
+            return _bench_retrieval(args)
+        return _bench_latency(args)
+    finally:
+        quiet.setLevel(level)
+
+
+def _quick(args: argparse.Namespace, iterations: int, warmup: int) -> tuple[int, int, str]:
+    if args.quick:
+        return args.iterations or 3, 1 if args.warmup is None else args.warmup, "tiny"
+    return (
+        args.iterations or iterations,
+        warmup if args.warmup is None else args.warmup,
+        "full",
+    )
+
+
+def _bench_latency(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from lfm_retrievers.bench.latency import latency_benchmark
+    from lfm_retrievers.bench.machine import build_random_checkpoint, load_average
+    from lfm_retrievers.models.encoders import ColBERTEncoder, DenseEncoder
+    from lfm_retrievers.models.registry import load
+
+    load_before = load_average()  # before this command's own work (building, loading)
+    iterations, warmup, preset = _quick(args, 50, 3)
+    given: dict[str, DenseEncoder | ColBERTEncoder] = {}
+    for name in args.model or []:
+        path: str | Path = tiny_checkpoint("colbert") if name == TINY else name
+        try:
+            enc = load(path, device=args.device, dtype=args.dtype, quantize=args.quantize)
+        except FileNotFoundError as exc:
+            raise CLIError(str(exc)) from exc
+        given[enc.kind] = enc
+    with tempfile.TemporaryDirectory(prefix="lfm-bench-") as tmp:
+        encoders: dict[str, Any] = dict(given)
+        for kind, ck in (("dense", "embedding"), ("colbert", "colbert")):
+            if kind not in encoders:
+                print(
+                    f"building a {preset}-size {ck} checkpoint with random weights ...",
+                    file=sys.stderr,
+                )
+                path = build_random_checkpoint(ck, Path(tmp) / ck, preset=preset)
+                encoders[kind] = load(
+                    path, device=args.device, dtype=args.dtype, quantize=args.quantize
+                )
+        dense, colbert = encoders["dense"], encoders["colbert"]
+        assert isinstance(dense, DenseEncoder) and isinstance(colbert, ColBERTEncoder)
+        print("timing the four regimes ...", file=sys.stderr)
+        result = latency_benchmark(
+            dense=dense,
+            colbert=colbert,
+            random_weights=not given,
+            n_docs=args.docs or 1,
+            iterations=iterations,
+            warmup=warmup,
+            max_seconds=args.max_seconds,
+            load_before=load_before,
+        )
+        if given:
+            result["note"] = (
+                "real checkpoint: "
+                + ", ".join(str(e.name) for e in given.values())
+                + ("" if len(given) == 2 else "; the other kind uses random weights")
+            )
+        result["settings"]["preset"] = preset
+    _write_json(args.output, result)
+    if args.json:
+        _print_json(result)
+        return 0
+    rows = [
+        [
+            r["model"],
+            r["stage"],
+            r["docs_cached"],
+            f"{r['p50_ms']:.1f} ms",
+            f"{r['p95_ms']:.1f} ms",
+            f"{r['p99_ms']:.1f} ms",
+            r["n"],
+        ]
+        for r in result["rows"]
+    ]
+    print(_table(["Model", "Stage", "Docs cached", "p50", "p95", "p99", "n"], rows, "lllrrrr"))
+    _print_machine(result)
+    s: dict[str, Any] = result["settings"]
+    print(
+        f"settings: {s['query_tokens']['dense']}-token dense / "
+        f"{s['query_tokens']['colbert']}-token ColBERT queries, "
+        f"{s['documents_per_query']} document(s) of {s['document_tokens']} tokens "
+        f"per query, batch size 1, {s['warmup']} warm-up + up to {s['iterations']} timed runs "
+        f"per regime (max {s['max_seconds_per_regime']} s), {s['device']} {s['dtype']}"
+        + (f", quantize={s['quantize']}" if s["quantize"] else "")
+        + f", preset {s['preset']}"
+    )
+    print(
+        f"note: {result['note']}"
+        + (" (full-size random weights)" if not given and preset == "full" else "")
+    )
+    print(
+        "model cards (llama.cpp fp16, MacBook Pro M4 Max): 7.3 / 8.1 / 8.2 / 34.3 ms p50 "
+        "for the same four rows."
+    )
+    return 0
+
+
+def _print_machine(result: dict[str, Any]) -> None:
+    m = result["machine"]
+    acc = f", {m['accelerator']}" if m.get("accelerator") else ""
+    if m.get("load_average_1m_before") is not None:
+        acc += f"; load average {m['load_average_1m_before']} before the run"
+    print(
+        f"machine: {m['cpu']} ({m['cpu_count']} cores, torch threads {m['torch_threads']}){acc}; "
+        f"{m['platform']}; python {m['python']}, torch {m['torch']}, "
+        f"transformers {m['transformers']}"
+    )
+
+
+def _bench_encoder(args: argparse.Namespace) -> int:
+    from lfm_retrievers.bench.encoder import encoder_benchmark
+    from lfm_retrievers.bench.machine import shared_data_dir
+
+    iterations, warmup, preset = _quick(args, 30, 3)
+    data: Path | None = Path(args.data) if args.data else shared_data_dir()
+    if args.data and not data.exists():  # type: ignore[union-attr]
+        msg = f"data folder not found: {args.data}"
+        raise CLIError(msg)
+    model = args.model[0] if args.model else None
+    if model == TINY:
+        model = str(tiny_checkpoint("embedding"))
+    n_docs = args.docs or (8 if args.quick else 128)
+    print(
+        "encoder benchmark: "
+        f"{'building random ' + preset + '-size weights, ' if model is None else ''}"
+        f"{n_docs} documents ...",
+        file=sys.stderr,
+    )
+    result = encoder_benchmark(
+        model=model,
+        device=args.device,
+        dtype=args.dtype,
+        preset=preset,
+        data=data,
+        n_docs=n_docs,
+        batch_size=args.batch_size,
+        iterations=iterations,
+        warmup=warmup,
+        max_seconds=args.max_seconds,
+        transformers_baseline=not args.no_baseline,
+        gemm_size=512 if args.quick else 2048,
+    )
+    _write_json(args.output, result)
+    if args.json:
+        _print_json(result)
+        return 0
+    q, d, mem = result["query"], result["documents"], result["memory"]
+    print(
+        f"model: {result['model']}, {result['parameters'] / 1e6:.1f}M parameters ({result['note']})"
+    )
+    print(
+        f"query latency ({q['tokens']} tokens, batch 1): p50 {q['p50_ms']:.1f} ms, "
+        f"p95 {q['p95_ms']:.1f} ms (n={q['n']})"
+    )
+    print(
+        f"documents: {d['count']} from {d['source']}; {d['tokens']} tokens "
+        f"(mean {d['mean_tokens']}, truncated at {d['truncated_at']}), batch size {d['batch_size']}"
+    )
+    rows = [
+        [
+            "lfm_retrievers encode_documents",
+            f"{d['ours']['tokens_per_s']:.0f}",
+            f"{d['ours']['seconds']:.1f}",
+            f"{d['ours']['gflops_per_s']:.1f}",
+            f"{d['ours']['percent_of_peak']:.0f}%",
+        ]
+    ]
+    if "transformers" in d:
+        t = d["transformers"]
+        rows.append(
+            [
+                "transformers Lfm2Model",
+                f"{t['tokens_per_s']:.0f}",
+                f"{t['seconds']:.1f}",
+                f"{t['gflops_per_s']:.1f}",
+                f"{t['percent_of_peak']:.0f}%",
+            ]
+        )
+    print(_table(["path", "tokens/s", "seconds", "GFLOP/s", "of peak"], rows, "lrrrr"))
+    if "ratio" in d:
+        print(f"throughput ratio (ours / transformers): {d['ratio']:.2f}x")
+    print(
+        f"measured fp32 GEMM peak: {result['gemm_peak_gflops_fp32']:.1f} GFLOP/s "
+        "(useful FLOPs only: padding not counted)"
+    )
+    w = f"{_fmt_bytes(mem['weights_bytes'])} {mem['weights_dtype']}"
+    if mem["peak_rss_encoding_bytes"] is not None:
+        print(
+            f"peak resident memory while encoding: {_fmt_bytes(mem['peak_rss_encoding_bytes'])} "
+            f"= {mem['peak_rss_encoding_over_weights']:.2f}x the weights ({w}); while loading "
+            f"{_fmt_bytes(mem['peak_rss_loading_bytes'])}; before loading "
+            f"{_fmt_bytes(mem['rss_before_load_bytes'])}"
+        )
+    else:
+        print(
+            f"peak resident memory (loading + encoding): {_fmt_bytes(mem['peak_rss_bytes'])} = "
+            f"{mem['peak_rss_over_weights']:.2f}x the weights ({w})"
+        )
+    i8 = result.get("int8")
+    if i8 and "skipped" not in i8:
+        print(
+            f"int8 (dynamic, Linear layers): query p50 {i8['query']['p50_ms']:.1f} ms, p95 "
+            f"{i8['query']['p95_ms']:.1f} ms ({i8['speedup_p50']:.2f}x fp32); cosine to fp32 "
+            f"mean {i8['cosine_to_fp32']['mean']:.4f}, min {i8['cosine_to_fp32']['min']:.4f} "
+            f"over {i8['cosine_to_fp32']['texts']} texts"
+        )
+    elif i8:
+        print(f"int8: {i8['skipped']}")
+    _print_machine(result)
+    return 0
+
+
+def _bench_retrieval(args: argparse.Namespace) -> int:
+    """Run the retrieval benchmarks and print their report.
+
+    These are retrieval-A's MaxSim rerank / ColBERTIndex benchmark (synthetic vectors) and
+    retrieval-B's BM25 / BM25 -> ColBERT benchmark (BEIR SciFact, when available).
+    """
+    from lfm_retrievers.bench.machine import shared_data_dir
+    from lfm_retrievers.bench.retrieval import format_retrieval_report, run_retrieval_bench
+
+    data = Path(args.data).expanduser() if args.data else None
+    if data is not None and not data.is_dir():
+        msg = f"data folder not found: {data}"
+        raise CLIError(msg)
+    if data is None and shared_data_dir() is not None:
+        data = shared_data_dir() / "scifact"  # type: ignore[operator]
+    model = args.model[0] if args.model else None
+    if model == TINY:
+        model = str(tiny_checkpoint("colbert"))
+    quick = args.quick
+    print("retrieval benchmark: MaxSim rerank and ColBERTIndex search ...", file=sys.stderr)
+    result: dict[str, Any] = {"maxsim_and_index": run_retrieval_bench(quick=quick)}
+    if data is not None:
+        from lfm_retrievers.bench.bm25 import bm25_bench
+
+        print(f"retrieval benchmark: BM25 and BM25 -> ColBERT on {data} ...", file=sys.stderr)
+        result["bm25"] = bm25_bench(
+            data,
+            model=model,
+            pipeline_queries=args.iterations or (3 if quick else 30),
+            builds=1 if quick else 3,
+        )
+    else:
+        result["bm25"] = {"skipped": "no BEIR SciFact folder: pass --data DIR"}
+    _write_json(args.output, result)
+    if args.json:
+        _print_json(result)
+        return 0
+    print(format_retrieval_report(result["maxsim_and_index"]))
+    print()
+    b = result["bm25"]
+    if "skipped" in b:
+        print(f"BM25: skipped ({b['skipped']})")
+        return 0
+    ds, bm, pipe = b["dataset"], b["bm25"], b["bm25_colbert"]
+    print(
+        f"BM25 and BM25 -> ColBERT on {ds['path']} ({ds['documents']} documents, "
+        f"{ds['queries']} queries, {ds['tokens']} BM25 tokens):"
+    )
+    search = next(v for k, v in bm.items() if k.startswith("search_top"))
+    cold, warm = pipe["cold_cache"], pipe["warm_cache"]
+    rows = [
+        [
+            f"BM25 index build (rank-bm25, {bm['analyzer']})",
+            f"{bm['build_s'] * 1000:.0f} ms",
+            "-",
+            len(bm["build_samples_s"]),
+        ],
+        [
+            "BM25 search, top 100",
+            f"{search['p50_ms']:.1f} ms",
+            f"{search['p95_ms']:.1f} ms",
+            search["n"],
+        ],
+        [
+            f"BM25 -> ColBERT top 10 of {pipe['candidates']}, cold cache",
+            f"{cold['p50_ms']:.1f} ms",
+            f"{cold['p95_ms']:.1f} ms",
+            cold["n"],
+        ],
+        [
+            f"BM25 -> ColBERT top 10 of {pipe['candidates']}, warm cache",
+            f"{warm['p50_ms']:.1f} ms",
+            f"{warm['p95_ms']:.1f} ms",
+            warm["n"],
+        ],
+    ]
+    print(_table(["stage", "p50", "p95", "n"], rows, "lrrr"))
+    print(f"ColBERT model: {pipe['model']}")
+    _print_machine(b)
+    return 0

@@ -1,0 +1,1 @@
+"""Models: checkpoints, devices, the native LFM2 trunk, encoders and the shared-encoder registry."""

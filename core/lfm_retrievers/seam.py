@@ -1,0 +1,40 @@
+"""The public toolkit of the framework adapters: everything they need beyond the front door.
+
+The LangChain, LlamaIndex and Haystack adapters hold configuration and framework idioms only.
+They reach the core through :mod:`lfm_retrievers` (encoders, indexes, pipelines) and through
+this module, which gathers the small helpers every adapter shares: the optional-dependency
+check, the async worker pool and the argument checks. No adapter imports a private module.
+"""
+
+from __future__ import annotations
+
+from ._optional import require as require_extra
+from ._validation import (
+    check_batch_size,
+    check_choice,
+    check_float,
+    check_positive_int,
+    check_str,
+    check_texts,
+)
+from ._workers import run_in_worker
+from .indexes.bm25 import ANALYZERS
+from .models.registry import EncoderSpec, resolve_encoder
+from .pipeline import FUSIONS
+from .scoring import SCORE_MODES
+
+__all__ = [
+    "ANALYZERS",
+    "FUSIONS",
+    "SCORE_MODES",
+    "EncoderSpec",
+    "check_batch_size",
+    "check_choice",
+    "check_float",
+    "check_positive_int",
+    "check_str",
+    "check_texts",
+    "require_extra",
+    "resolve_encoder",
+    "run_in_worker",
+]
