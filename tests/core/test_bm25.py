@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,8 @@ import rank_bm25
 from tokenizers import Tokenizer
 
 from lfm_retrievers.evaluation import document_text, evaluate, load_beir
+from lfm_retrievers.indexes._rank_bm25 import build_model, rank_bm25_scores
+from lfm_retrievers.indexes.analyzers import ENGLISH_STOPWORDS
 from lfm_retrievers.indexes.bm25 import (
     BM25Hit,
     BM25Index,
@@ -154,21 +158,85 @@ def test_english_analyzer_stems_and_drops_stopwords() -> None:
     assert english_analyzer("Generalizations of 東京") == ["gener", "東京"]
 
 
-def test_porter_stemmer_matches_nltk(shared_data_dir: Path) -> None:
-    nltk_porter = pytest.importorskip("nltk.stem.porter")
-    from lfm_retrievers._porter import porter_stem
+PORTER_FIXTURE = Path(__file__).parent / "data" / "porter1980_scifact_nfcorpus.tsv.gz"
 
-    ref = nltk_porter.PorterStemmer(mode=nltk_porter.PorterStemmer.ORIGINAL_ALGORITHM)
-    corpus, _, _ = load_beir(shared_data_dir / "scifact")
-    vocab = set()
-    for doc in list(corpus.values())[:2000]:
-        vocab.update(default_analyzer(document_text(doc)))
-    vocab = {w for w in vocab if w.isascii()}
-    assert len(vocab) > 10_000
+
+def test_english_analyzer_output_is_unchanged_from_the_hand_written_porter() -> None:
+    """snowballstemmer's "porter" stems every SciFact + NFCorpus word as the old code did.
+
+    The fixture holds each distinct ``default_analyzer`` word of both corpora and queries
+    (46,861 words, 448 non-ASCII) with the stem the removed hand-written ``_porter.py`` gave
+    (commit df0657a, itself checked word for word against NLTK's ORIGINAL_ALGORITHM).
+    """
+    rows = [
+        line.split("\t")
+        for line in gzip.decompress(PORTER_FIXTURE.read_bytes()).decode("utf-8").splitlines()
+    ]
+    assert len(rows) == 46_861
+    assert sum(w != s for w, s in rows) > 20_000  # most words are changed by stemming
     wrong = [
-        (w, porter_stem(w), ref.stem(w)) for w in sorted(vocab) if porter_stem(w) != ref.stem(w)
+        (w, s, got)
+        for w, s in rows
+        if (got := english_analyzer(w)) != ([] if w in ENGLISH_STOPWORDS else [s])
     ]
     assert wrong == []
+
+
+def test_rank_bm25_shortcut_matches_rank_bm25_constructors() -> None:
+    """The one use of rank-bm25 internals builds what rank-bm25's own constructors build.
+
+    Pinned to the installed rank-bm25: same attribute names, same values, same scores. If a
+    rank-bm25 release renames or adds an attribute, this fails before any ranking changes.
+    """
+    corpus = [default_analyzer(t) for t in DOCS_FOR_PARITY]
+    doc_freqs = [dict(Counter(toks)) for toks in corpus]
+    df = Counter(t for f in doc_freqs for t in f)
+    query = default_analyzer("the quick cat sat on a mat")
+    for variant, cls, param in [
+        ("plus", rank_bm25.BM25Plus, {"delta": 1.0}),
+        ("okapi", rank_bm25.BM25Okapi, {"epsilon": 0.25}),
+        ("l", rank_bm25.BM25L, {"delta": 0.5}),
+    ]:
+        ref = cls(corpus, k1=1.2, b=0.7, **param)
+        ours = build_model(
+            variant,
+            k1=1.2,
+            b=0.7,
+            param=next(iter(param.values())),
+            doc_freqs=doc_freqs,
+            doc_len=[len(t) for t in corpus],
+            df=df,
+        )
+        assert type(ours) is cls
+        assert sorted(vars(ours)) == sorted(vars(ref)), variant
+        for name, value in vars(ref).items():
+            np.testing.assert_equal(getattr(ours, name), value, err_msg=f"{variant}.{name}")
+        np.testing.assert_array_equal(ours.get_scores(query), ref.get_scores(query))
+    plus = build_model(
+        "plus",
+        k1=1.5,
+        b=0.75,
+        param=1.0,
+        doc_freqs=doc_freqs,
+        doc_len=[len(t) for t in corpus],
+        df=df,
+    )
+    raw = rank_bm25.BM25Plus(corpus).get_scores(query)
+    ours = rank_bm25_scores(plus, query)
+    constant = sum(plus.idf[t] for t in query)  # delta = 1
+    np.testing.assert_allclose(ours, raw - constant, rtol=0, atol=1e-12)
+    no_match = [i for i, toks in enumerate(corpus) if not set(toks) & set(query)]
+    assert no_match and all(ours[i] == 0.0 for i in no_match)  # exactly 0, not ~1e-16
+
+
+DOCS_FOR_PARITY = [
+    "The cat sat on the mat.",
+    "A quick brown fox jumps over the lazy dog.",
+    "Dogs and cats living together, mass hysteria!",
+    "Nothing to see here at all",
+    "the the the cat",
+    "",
+]
 
 
 JA_DOCS = [

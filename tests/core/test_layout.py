@@ -25,7 +25,6 @@ LAYERS: list[tuple[str, ...]] = [
         "_io",
         "_optional",
         "_workers",
-        "_porter",
         "errors",
         "protocols",
         "results",

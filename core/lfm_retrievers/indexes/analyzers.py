@@ -6,8 +6,9 @@ r"""BM25 analyzers: how a text becomes the terms BM25 counts.
   whitespace scores NDCG@10 of about 0.1-0.25 on Japanese and Chinese QA sets; bigrams score
   about 0.9. The analyzer does no stemming and removes no stopwords, so no language is
   favoured. ``"cjk"`` is an alias.
-* ``"english"``: ``"default"`` plus Lucene's 33 English stopwords and the Porter (1980)
-  stemmer (``_porter.py``). It scores best on English collections.
+* ``"english"``: ``"default"`` plus Lucene's 33 English stopwords and the original Porter
+  (1980) stemmer (``snowballstemmer``'s ``"porter"`` algorithm). It scores best on English
+  collections.
 * ``"model"``: the checkpoint's own subword tokens (token ids, computed on NFKC-casefolded
   text; tokens that cover no word character are dropped). Pass ``tokenizer=`` an encoder or
   a ``tokenizers.Tokenizer``.
@@ -23,7 +24,7 @@ from typing import Any
 
 from tokenizers import Tokenizer
 
-from lfm_retrievers._porter import porter_stem
+from .languages import algorithm_stemmer
 
 Analyzer = Callable[[str], list[str]]
 
@@ -111,8 +112,9 @@ def default_analyzer(text: str) -> list[str]:
 
 def english_analyzer(text: str) -> list[str]:
     """``default_analyzer`` minus Lucene's English stopwords, Porter-stemmed."""
+    stem = algorithm_stemmer("porter")
     return [
-        w if cjk else porter_stem(w)
+        w if cjk else stem(w)
         for w, cjk in _words(_normalize(text))
         if cjk or w not in ENGLISH_STOPWORDS
     ]

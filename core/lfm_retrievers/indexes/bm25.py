@@ -60,6 +60,7 @@ from lfm_retrievers._io import atomic_dir_write
 from lfm_retrievers._validation import check_float, check_positive_int
 from lfm_retrievers._version import __version__
 
+from ._rank_bm25 import VARIANT_CLASSES, build_model, rank_bm25_scores
 from .analyzers import (
     ANALYZER_ALIASES,
     ANALYZERS,
@@ -97,12 +98,7 @@ class BM25Hit:
     rank: int
 
 
-_VARIANT_CLASSES: dict[str, type[rank_bm25.BM25]] = {
-    "plus": rank_bm25.BM25Plus,
-    "okapi": rank_bm25.BM25Okapi,
-    "l": rank_bm25.BM25L,
-}
-VARIANTS = tuple(_VARIANT_CLASSES)
+VARIANTS = tuple(VARIANT_CLASSES)
 _VARIANT_ALIASES = {
     "plus": "plus",
     "bm25plus": "plus",
@@ -357,20 +353,15 @@ class BM25Index:
             return self._model
         if not self._ids or not self._df:
             return None
-        cls = _VARIANT_CLASSES[self.variant]
-        model = object.__new__(cls)  # fill in what BM25.__init__ would compute, without re-counting
-        model.k1, model.b = self.k1, self.b
-        if self.variant == "okapi":
-            model.epsilon = self.param
-        else:
-            model.delta = self.param
-        model.tokenizer = None
-        model.corpus_size = len(self._ids)
-        model.avgdl = self._n_tokens / len(self._ids)
-        model.doc_freqs = self._doc_freqs
-        model.doc_len = np.asarray(self._doc_len, dtype=np.float64)
-        model.idf = {}
-        model._calc_idf(dict(self._df))
+        model = build_model(
+            self.variant,
+            k1=self.k1,
+            b=self.b,
+            param=self.param,
+            doc_freqs=self._doc_freqs,
+            doc_len=self._doc_len,
+            df=self._df,
+        )
         self._model = model
         return model
 
@@ -386,14 +377,7 @@ class BM25Index:
             terms = [t for t in self.analyzer(query) if t in self._df]
             if not terms:
                 return np.zeros(len(self._ids))
-            scores = np.asarray(model.get_scores(terms), dtype=np.float64)
-        if self.variant == "plus":
-            # rank-bm25 adds delta * idf(t) to every document; remove that per-query constant
-            # (summed in the same order, so non-matching documents become exactly 0).
-            offset = 0.0
-            for t in terms:
-                offset += model.idf[t] * self.param
-            scores -= offset
+            scores = rank_bm25_scores(model, terms)
         if not np.isfinite(scores).all():  # b = 1 and an empty document: 0 / 0
             scores = np.nan_to_num(scores, nan=0.0, posinf=0.0, neginf=0.0)
         return scores
