@@ -19,6 +19,7 @@ from .indexes.colbert import ColBERTIndex
 from .indexes.dense import DenseIndex
 from .indexes.format import IndexInfo
 from .indexes.sync import SyncResult, sync_index
+from .models.backends.onnx_export import export_onnx
 from .models.checkpoints import (
     DEFAULT_COLBERT_MODEL,
     DEFAULT_DENSE_MODEL,
@@ -79,6 +80,7 @@ __all__ = [
     "clear_encoder_cache",
     "cosine_scores",
     "encode_documents_cached",
+    "export_onnx",
     "get_colbert_encoder",
     "get_dense_encoder",
     "get_encoder",

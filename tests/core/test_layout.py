@@ -190,6 +190,7 @@ PUBLIC_API = {
         "clear_encoder_cache",
         "cosine_scores",
         "encode_documents_cached",
+        "export_onnx",
         "get_colbert_encoder",
         "get_dense_encoder",
         "get_encoder",

@@ -21,6 +21,9 @@ from .trunk import TrunkConfig
 
 Kind = Literal["dense", "colbert"]
 
+#: The manifest that marks a folder as an ONNX export (see ``models.backends.onnx_export``).
+ONNX_MANIFEST = "onnx_manifest.json"
+
 BIDIRECTIONAL_ARCHS = ("Lfm2BidirectionalModel",)
 CAUSAL_ARCHS = ("Lfm2Model",)
 MODEL_TYPES = ("lfm2", "lfm2_bidirectional")
@@ -234,7 +237,9 @@ def read_checkpoint(name_or_path: str | os.PathLike[str]) -> Checkpoint:
     name = os.fspath(name_or_path) if isinstance(name_or_path, str | os.PathLike) else name_or_path
     path = resolve_path(name_or_path)
     config = _read_json(_require(path / "config.json", "config.json", str(name)))
-    _require(path / "model.safetensors", "model.safetensors", str(name))
+    exported = (path / ONNX_MANIFEST).is_file()  # an ONNX export carries no torch weights
+    if not exported:
+        _require(path / "model.safetensors", "model.safetensors", str(name))
     _require(path / "tokenizer.json", "tokenizer.json", str(name))
     model_type = config.get("model_type")
     if model_type not in MODEL_TYPES:
@@ -273,7 +278,8 @@ def read_checkpoint(name_or_path: str | os.PathLike[str]) -> Checkpoint:
         prompts.update({k: str(v) for k, v in (st.get("prompts") or {}).items()})
         return Checkpoint(str(name), path, kind, causal, trunk, max_length, config, prompts)
     dense_dir = path / "1_Dense"
-    _require(dense_dir / "model.safetensors", "1_Dense/model.safetensors", str(name))
+    if not exported:
+        _require(dense_dir / "model.safetensors", "1_Dense/model.safetensors", str(name))
     _require(dense_dir / "config.json", "1_Dense/config.json", str(name))
     defaults = ColBERTSettings()
     settings = ColBERTSettings(
@@ -311,6 +317,12 @@ def fingerprint(path: Path) -> str:
     Used to key the embedding cache and to stamp saved indexes, so that vectors made by one
     model are never mixed with another's. Costs a few reads, not a full hash of the weights.
     """
+    if (path / ONNX_MANIFEST).is_file():  # an ONNX export keeps its source's identity
+        manifest = _read_json(path / ONNX_MANIFEST)
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("fingerprint"), str):
+            msg = f"{path / ONNX_MANIFEST}: no source fingerprint"
+            raise CheckpointError(msg)
+        return str(manifest["fingerprint"])
     weights = path / "model.safetensors"
     stat = weights.stat()
     key = (str(path), stat.st_mtime, stat.st_size)

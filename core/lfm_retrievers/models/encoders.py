@@ -13,23 +13,28 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
-from lfm_retrievers._validation import check_batch_size, check_texts
+from lfm_retrievers._optional import require
+from lfm_retrievers._validation import check_batch_size, check_choice, check_str, check_texts
 from lfm_retrievers.cache import EmbeddingCache
 from lfm_retrievers.explain import Explanation, explain
 from lfm_retrievers.protocols import Tokenized
 from lfm_retrievers.rerank import RerankResult, rerank
 
-from .checkpoints import Checkpoint, ColBERTSettings, Kind
+from .backends import BACKENDS
+from .backends.torch_backend import TorchRunner
+from .checkpoints import ONNX_MANIFEST, Checkpoint, ColBERTSettings, Kind
 from .devices import dtype_name, resolve_device, resolve_dtype
-from .trunk import Lfm2Trunk, load_dense_head, load_trunk
+from .trunk import Lfm2Trunk
+
+if TYPE_CHECKING:
+    from .backends.onnx_runtime import OnnxRunner
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +75,31 @@ def _special_token_id(path: Path, tok: Tokenizer, key: str) -> int | None:
     return None
 
 
+def _onnx_device(device: str | torch.device | None) -> torch.device:
+    """``"auto"`` with ``backend="onnx"``: cuda only where ONNX Runtime has its provider."""
+    if device is not None and device != "auto":
+        return resolve_device(device)
+    found = resolve_device("auto")
+    if found.type == "cuda":
+        from .backends.onnx_runtime import GPU_PROVIDERS
+
+        ort = require("onnx", "onnxruntime", "backend='onnx'")
+        if GPU_PROVIDERS["cuda"] in ort.get_available_providers():
+            return found
+    if found.type != "cpu":
+        logger.info("backend='onnx': device='auto' resolved to cpu (no ONNX Runtime provider)")
+    return torch.device("cpu")
+
+
 class Encoder:
-    """Shared machinery: lazy weights, device/dtype, sorted batching, progress, truncation notes."""
+    """Shared machinery: lazy weights, device/dtype, sorted batching, progress, truncation notes.
+
+    ``backend`` chooses what runs the trunk and head: ``"torch"`` (eager, the default) or
+    ``"onnx"`` (ONNX Runtime over an export made once per model and cached; see
+    :func:`lfm_retrievers.export_onnx`). Tokenization and batching are the same for both.
+    ``quantize="int8"`` with ``"torch"`` uses ``torch.ao`` dynamic quantization, which torch
+    deprecates; prefer ``backend="onnx", quantize="int8"``.
+    """
 
     kind: Kind
 
@@ -82,13 +110,19 @@ class Encoder:
         device: str | torch.device | None = "auto",
         dtype: str | torch.dtype | None = "auto",
         quantize: str | None = None,
+        backend: str = "torch",
     ) -> None:
         if quantize not in QUANTIZE_CHOICES:
             msg = f"quantize={quantize!r} is not supported; choose one of {QUANTIZE_CHOICES}"
             raise ValueError(msg)
+        check_choice(check_str(backend, "backend"), "backend", BACKENDS)
         self.checkpoint = checkpoint
-        self.device = resolve_device(device)
-        self.dtype = resolve_dtype(dtype, self.device)
+        self.backend = backend
+        self.device = resolve_device(device) if backend == "torch" else _onnx_device(device)
+        if backend == "onnx" and dtype in (None, "auto"):
+            self.dtype = torch.float32
+        else:
+            self.dtype = resolve_dtype(dtype, self.device)
         if quantize == "int8" and (self.device.type != "cpu" or self.dtype != torch.float32):
             msg = (
                 "quantize='int8' runs on cpu in float32 only, "
@@ -104,11 +138,53 @@ class Encoder:
             self.bos_id = checkpoint.raw_config.get("bos_token_id")
         probe = self.tokenizer.encode("a").ids
         self._add_bos = self.bos_id is not None and (not probe or probe[0] != self.bos_id)
-        self.trunk: Lfm2Trunk = load_trunk(
-            checkpoint.path, checkpoint.trunk, self.dtype, self.device
-        )
-        if quantize == "int8":
-            self.trunk = _quantize_int8(self.trunk)
+        self.runner: TorchRunner | OnnxRunner = self._load_runner()
+
+    def _load_runner(self) -> TorchRunner | OnnxRunner:
+        exported = (self.checkpoint.path / ONNX_MANIFEST).is_file()
+        if self.backend == "torch":
+            if exported:
+                msg = (
+                    f"{self.checkpoint.path} is an ONNX export (no torch weights); "
+                    "load it with backend='onnx'"
+                )
+                raise ValueError(msg)
+            return TorchRunner(
+                self.checkpoint, device=self.device, dtype=self.dtype, quantize=self.quantize
+            )
+        from .backends.onnx_export import cached_export, check_export_settings, read_export
+        from .backends.onnx_runtime import OnnxRunner
+
+        check_export_settings(self.dtype, self.quantize)
+        if exported:
+            export = read_export(self.checkpoint.path)
+            wanted = (dtype_name(self.dtype), self.quantize)
+            if (export.dtype, export.quantize) != wanted:
+                msg = (
+                    f"{self.checkpoint.path} is an ONNX export in {export.dtype}, "
+                    f"quantize={export.quantize!r}; it cannot run as dtype={wanted[0]!r}, "
+                    f"quantize={wanted[1]!r}"
+                )
+                raise ValueError(msg)
+        else:
+            folder = cached_export(self.checkpoint, self.dtype, self.quantize)
+            export = read_export(folder)
+        if export.kind != self.checkpoint.kind or export.fingerprint != self.fingerprint:
+            msg = (
+                f"{export.path}: the ONNX export is of another model ({export.kind}, "
+                f"fingerprint {export.fingerprint}) than {self.checkpoint.path} "
+                f"({self.checkpoint.kind}, {self.fingerprint}); export it again"
+            )
+            raise ValueError(msg)
+        return OnnxRunner(export, self.device)
+
+    @property
+    def trunk(self) -> Lfm2Trunk:
+        """The native torch trunk (``backend="torch"`` only)."""
+        if not isinstance(self.runner, TorchRunner):
+            msg = "this encoder runs ONNX Runtime (backend='onnx') and holds no torch trunk"
+            raise AttributeError(msg)
+        return self.runner.trunk
 
     @property
     def name(self) -> str:
@@ -139,7 +215,8 @@ class Encoder:
         return (
             f"{type(self).__name__}(name={self.name!r}, dim={self.dim}, device={self.device}, "
             f"dtype={dtype_name(self.dtype)}"
-            f"{', quantize=' + repr(self.quantize) if self.quantize else ''})"
+            f"{', quantize=' + repr(self.quantize) if self.quantize else ''}"
+            f"{', backend=' + repr(self.backend) if self.backend != 'torch' else ''})"
         )
 
     def _encode_raw(self, texts: Sequence[str]) -> list[tuple[list[int], list[tuple[int, int]]]]:
@@ -188,8 +265,12 @@ class Encoder:
 
     def _forward(
         self, rows: Sequence[Sequence[int]], masks: Sequence[Sequence[int]], zero_pads: bool
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Run one right-padded batch; returns hidden states and the attention mask tensor."""
+    ) -> torch.Tensor:
+        """Run one right-padded batch through the backend; returns its normalised vectors.
+
+        ``(batch, dim)`` CLS vectors for a dense model, ``(batch, width, dim)`` token vectors
+        for ColBERT, float32 on the CPU.
+        """
         width = max(len(r) for r in rows)
         ids = torch.zeros((len(rows), width), dtype=torch.long)
         att = torch.zeros((len(rows), width), dtype=torch.long)
@@ -198,11 +279,7 @@ class Encoder:
             ids[j, : len(r)] = torch.tensor(r)
             att[j, : len(r)] = torch.tensor(m)
             real[j, : len(r)] = 1
-        ids, att, real = ids.to(self.device), att.to(self.device), real.to(self.device)
-        conv_mask = real if zero_pads and not bool(real.all()) else None
-        with torch.inference_mode():
-            hidden = self.trunk(ids, att, conv_mask)
-        return hidden, att
+        return self.runner.vectors(ids, att, real, zero_pads)
 
     def _note_truncation(self, truncated: int, total: int, what: str, limit: int) -> None:
         """Warn the first time inputs are truncated; later calls log at debug level."""
@@ -217,16 +294,6 @@ class Encoder:
                 what,
                 limit,
             )
-
-
-def _quantize_int8(trunk: Lfm2Trunk) -> Lfm2Trunk:
-    import warnings
-
-    from torch.ao.quantization import quantize_dynamic
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return quantize_dynamic(trunk, {torch.nn.Linear}, dtype=torch.qint8)
 
 
 class DenseEncoder(Encoder):
@@ -313,10 +380,8 @@ class DenseEncoder(Encoder):
             [len(r) for r in rows], batch_size, show_progress, f"encoding {what}"
         ):
             batch_rows = [rows[i] for i in batch]
-            hidden, _ = self._forward(
-                batch_rows, [[1] * len(r) for r in batch_rows], zero_pads=True
-            )
-            out[batch] = F.normalize(hidden[:, 0].float(), dim=-1).cpu().numpy()
+            vectors = self._forward(batch_rows, [[1] * len(r) for r in batch_rows], zero_pads=True)
+            out[batch] = vectors.numpy()
         return out
 
 
@@ -329,7 +394,6 @@ class ColBERTEncoder(Encoder):
         super().__init__(checkpoint, **kwargs)
         assert checkpoint.colbert is not None and checkpoint.dense_dir is not None
         self.settings: ColBERTSettings = checkpoint.colbert
-        self.head = load_dense_head(checkpoint.dense_dir, self.dtype, self.device)
         tok = self.tokenizer
         self.query_marker_id = self._marker_id(self.settings.query_prefix)
         self.document_marker_id = self._marker_id(self.settings.document_prefix)
@@ -365,7 +429,7 @@ class ColBERTEncoder(Encoder):
     @property
     def dim(self) -> int:
         """The per-token vector dimension: the projection head's output size."""
-        return int(self.head.out_features)
+        return int(self.runner.dim)
 
     def tokenize(self, texts: Sequence[str], *, is_query: bool) -> list[Tokenized]:
         """Ids, char spans, attention and kept positions, exactly as the model will see them."""
@@ -406,11 +470,9 @@ class ColBERTEncoder(Encoder):
         for batch in self._batches(
             [len(t.ids) for t in toks], batch_size, show_progress, f"encoding {what}"
         ):
-            hidden, _ = self._forward(
+            projected = self._forward(
                 [toks[i].ids for i in batch], [toks[i].attention for i in batch], zero_pads
             )
-            with torch.inference_mode():
-                projected = F.normalize(self.head(hidden).float(), dim=-1).cpu()
             for row, i in enumerate(batch):
                 keep = torch.tensor(toks[i].keep, dtype=torch.bool)
                 kept = projected[row, : len(keep)][keep]

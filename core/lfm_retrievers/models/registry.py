@@ -1,8 +1,8 @@
 """The seam between configuration and loaded weights: :class:`EncoderSpec` and shared encoders.
 
 An adapter (LangChain, LlamaIndex, Haystack), an index or a pipeline describes the model it
-wants as an :class:`EncoderSpec` (model, device, dtype, quantize). :func:`get_encoder` turns a
-spec into a loaded encoder and keeps one instance per resolved key, so an Embeddings, a
+wants as an :class:`EncoderSpec` (model, device, dtype, quantize, backend). :func:`get_encoder`
+turns a spec into a loaded encoder and keeps one instance per resolved key, so an Embeddings, a
 Retriever and a Reranker in one process hold one copy of the weights. :func:`load` always
 loads a fresh, private encoder.
 """
@@ -16,6 +16,9 @@ from typing import Any, Literal
 
 import torch
 
+from lfm_retrievers._validation import check_choice, check_str
+
+from .backends import BACKENDS
 from .checkpoints import DEFAULT_COLBERT_MODEL, DEFAULT_DENSE_MODEL, read_checkpoint, resolve_path
 from .devices import dtype_name, resolve_device, resolve_dtype
 from .encoders import ColBERTEncoder, DenseEncoder
@@ -34,12 +37,14 @@ class EncoderSpec:
         dtype: ``"auto"`` (float32 on CPU, bfloat16 on capable GPUs), ``"float32"``,
             ``"bfloat16"`` or ``"float16"``.
         quantize: ``None`` or ``"int8"``.
+        backend: ``"torch"`` (eager) or ``"onnx"`` (ONNX Runtime; needs the ``onnx`` extra).
     """
 
     model: str
     device: str = "auto"
     dtype: str = "auto"
     quantize: str | None = None
+    backend: str = "torch"
 
     def __post_init__(self) -> None:
         """Accept ``pathlib.Path`` models and ``None`` for the auto device and dtype."""
@@ -58,6 +63,7 @@ class EncoderSpec:
             elif not isinstance(value, str):
                 msg = f"{name} must be a str, got {type(value).__name__}: {value!r}"
                 raise TypeError(msg)
+        check_choice(check_str(self.backend, "backend"), "backend", BACKENDS)
 
     def with_model(self, model: str | os.PathLike[str]) -> EncoderSpec:
         """The same settings for another model."""
@@ -88,18 +94,21 @@ def load(
     dtype: str | torch.dtype | None = "auto",
     quantize: str | None = None,
     expect: Expect | None = None,
+    backend: str = "torch",
 ) -> AnyEncoder:
     """Load a checkpoint (local folder, known name or hub id) as the right kind of encoder.
 
-    The encoder is private to the caller; use :func:`get_encoder` to share one.
+    The encoder is private to the caller; use :func:`get_encoder` to share one. With
+    ``backend="onnx"`` the model is exported once (cached) and run by ONNX Runtime; a folder
+    written by :func:`lfm_retrievers.export_onnx` loads with ``backend="onnx"`` directly.
     """
     ckpt = read_checkpoint(name_or_path)
     _check_kind(ckpt.name, ckpt.kind, expect)
     cls = DenseEncoder if ckpt.kind == "dense" else ColBERTEncoder
-    return cls(ckpt, device=device, dtype=dtype, quantize=quantize)
+    return cls(ckpt, device=device, dtype=dtype, quantize=quantize, backend=backend)
 
 
-_SHARED: dict[tuple[str, str, str, str | None], AnyEncoder] = {}
+_SHARED: dict[tuple[str, str, str, str | None, str], AnyEncoder] = {}
 _SHARED_LOCK = threading.Lock()
 
 
@@ -108,10 +117,11 @@ def _as_spec(
     device: str | torch.device | None,
     dtype: str | torch.dtype | None,
     quantize: str | None,
+    backend: str,
 ) -> EncoderSpec:
     if isinstance(source, EncoderSpec):
         return source
-    return EncoderSpec(source, device, dtype, quantize)  # type: ignore[arg-type]
+    return EncoderSpec(source, device, dtype, quantize, backend)  # type: ignore[arg-type]
 
 
 def get_encoder(
@@ -121,22 +131,31 @@ def get_encoder(
     dtype: str | torch.dtype | None = "auto",
     quantize: str | None = None,
     expect: Expect | None = None,
+    backend: str = "torch",
 ) -> AnyEncoder:
-    """The shared encoder of a model: one instance per (model, device, dtype, quantize).
+    """The shared encoder of a model: one per (model, device, dtype, quantize, backend).
 
     ``name_or_path`` may be an :class:`EncoderSpec`, whose settings then replace the keyword
     arguments. ``expect`` makes a checkpoint of the other kind a ``ValueError``.
     """
-    spec = _as_spec(name_or_path, device, dtype, quantize)
+    spec = _as_spec(name_or_path, device, dtype, quantize, backend)
     if expect not in (None, "dense", "colbert"):
         _check_kind(spec.model, "", expect)
     path = str(resolve_path(spec.model))
     dev = resolve_device(spec.device)
-    key = (path, str(dev), dtype_name(resolve_dtype(spec.dtype, dev)), spec.quantize)
+    dtype_key = "auto" if spec.backend == "onnx" and spec.dtype == "auto" else None
+    dtype_key = dtype_key or dtype_name(resolve_dtype(spec.dtype, dev))
+    key = (path, str(dev), dtype_key, spec.quantize, spec.backend)
     with _SHARED_LOCK:
         enc = _SHARED.get(key)
         if enc is None:
-            enc = load(path, device=dev, dtype=spec.dtype, quantize=spec.quantize)
+            enc = load(
+                path,
+                device=dev if spec.backend == "torch" else spec.device,
+                dtype=spec.dtype,
+                quantize=spec.quantize,
+                backend=spec.backend,
+            )
             _SHARED[key] = enc
     _check_kind(spec.model, enc.kind, expect)
     return enc
@@ -148,9 +167,17 @@ def get_dense_encoder(
     device: str | torch.device | None = "auto",
     dtype: str | torch.dtype | None = "auto",
     quantize: str | None = None,
+    backend: str = "torch",
 ) -> DenseEncoder:
     """The shared encoder of a dense checkpoint; ValueError if the checkpoint is ColBERT."""
-    enc = get_encoder(name_or_path, device=device, dtype=dtype, quantize=quantize, expect="dense")
+    enc = get_encoder(
+        name_or_path,
+        device=device,
+        dtype=dtype,
+        quantize=quantize,
+        expect="dense",
+        backend=backend,
+    )
     assert isinstance(enc, DenseEncoder)
     return enc
 
@@ -161,9 +188,17 @@ def get_colbert_encoder(
     device: str | torch.device | None = "auto",
     dtype: str | torch.dtype | None = "auto",
     quantize: str | None = None,
+    backend: str = "torch",
 ) -> ColBERTEncoder:
     """The shared encoder of a ColBERT checkpoint; ValueError if the checkpoint is dense."""
-    enc = get_encoder(name_or_path, device=device, dtype=dtype, quantize=quantize, expect="colbert")
+    enc = get_encoder(
+        name_or_path,
+        device=device,
+        dtype=dtype,
+        quantize=quantize,
+        expect="colbert",
+        backend=backend,
+    )
     assert isinstance(enc, ColBERTEncoder)
     return enc
 

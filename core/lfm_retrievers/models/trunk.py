@@ -262,7 +262,9 @@ class Lfm2Trunk(nn.Module):
         causal = self.config.causal
         mask: torch.Tensor | None = None
         is_causal = False
-        if attention_mask is not None and not bool(attention_mask.all()):
+        # A graph being exported for ONNX always carries the mask: its batches may have pads.
+        exporting = torch.compiler.is_exporting()
+        if attention_mask is not None and (exporting or not bool(attention_mask.all())):
             keys = attention_mask.bool()[:, None, None, :]
             if causal:
                 tri = torch.ones(seq, seq, dtype=torch.bool, device=h.device).tril()
