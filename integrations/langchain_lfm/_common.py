@@ -28,6 +28,8 @@ T = TypeVar("T")
 DEFAULT_EMBEDDING_MODEL = "LiquidAI/LFM2.5-Embedding-350M"
 DEFAULT_COLBERT_MODEL = "LiquidAI/LFM2.5-ColBERT-350M"
 ScoreMode = Literal["raw", "mean"]
+#: What runs the model: eager torch or ONNX Runtime (``lfm_retrievers`` ``backend=``).
+Backend = Literal["torch", "onnx"]
 
 
 def path_to_str(value: Any) -> Any:

@@ -17,6 +17,7 @@ from lfm_retrievers.seam import check_texts, run_in_worker
 from ._common import (
     DEFAULT_EMBEDDING_MODEL,
     AutoStr,
+    Backend,
     ModelPath,
     check_query,
 )
@@ -55,6 +56,10 @@ class LFMEmbeddings(BaseModel, Embeddings):
     quantize: str | None = Field(
         default=None, description="None, or 'int8' (dynamic quantization, CPU float32 only)."
     )
+    backend: Backend = Field(
+        default="torch",
+        description="'torch', or 'onnx' (ONNX Runtime; exported once per model and cached).",
+    )
     batch_size: int = Field(default=32, gt=0, description="Texts per forward pass.")
     show_progress: bool | None = Field(
         default=None, description="Progress bar: None shows one only for long encodes."
@@ -75,7 +80,11 @@ class LFMEmbeddings(BaseModel, Embeddings):
         """The shared dense encoder (loaded on first access)."""
         if self._encoder is None:
             self._encoder = get_dense_encoder(
-                self.model, device=self.device, dtype=self.dtype, quantize=self.quantize
+                self.model,
+                device=self.device,
+                dtype=self.dtype,
+                quantize=self.quantize,
+                backend=self.backend,
             )
         return self._encoder
 

@@ -19,6 +19,7 @@ from lfm_retrievers.seam import run_in_worker
 from ._common import (
     DEFAULT_COLBERT_MODEL,
     AutoStr,
+    Backend,
     ModelPath,
     ScoreMode,
     check_documents,
@@ -62,6 +63,10 @@ class LFMColBERTReranker(BaseDocumentCompressor):
     quantize: str | None = Field(
         default=None, description="None, or 'int8' (dynamic quantization, CPU float32 only)."
     )
+    backend: Backend = Field(
+        default="torch",
+        description="'torch', or 'onnx' (ONNX Runtime; exported once per model and cached).",
+    )
     top_n: int | None = Field(
         default=3, gt=0, description="How many documents to return; None returns all, reordered."
     )
@@ -84,7 +89,11 @@ class LFMColBERTReranker(BaseDocumentCompressor):
         """The shared ColBERT encoder (loaded on first access)."""
         if self._encoder is None:
             self._encoder = get_colbert_encoder(
-                self.model, device=self.device, dtype=self.dtype, quantize=self.quantize
+                self.model,
+                device=self.device,
+                dtype=self.dtype,
+                quantize=self.quantize,
+                backend=self.backend,
             )
         return self._encoder
 

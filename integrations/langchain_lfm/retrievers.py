@@ -32,6 +32,7 @@ from lfm_retrievers.seam import run_in_worker
 from ._common import (
     DEFAULT_COLBERT_MODEL,
     AutoStr,
+    Backend,
     ModelPath,
     ScoreMode,
     check_documents,
@@ -67,6 +68,10 @@ class _ColBERTModelFields(BaseRetriever):
     quantize: str | None = Field(
         default=None, description="None, or 'int8' (dynamic quantization, CPU float32 only)."
     )
+    backend: Backend = Field(
+        default="torch",
+        description="'torch', or 'onnx' (ONNX Runtime; exported once per model and cached).",
+    )
     k: int = Field(default=4, gt=0, description="Number of documents to return.")
     score: ScoreMode = Field(
         default="raw",
@@ -81,7 +86,11 @@ class _ColBERTModelFields(BaseRetriever):
         """The shared ColBERT encoder (loaded on first access)."""
         if self._encoder is None:
             self._encoder = get_colbert_encoder(
-                self.model, device=self.device, dtype=self.dtype, quantize=self.quantize
+                self.model,
+                device=self.device,
+                dtype=self.dtype,
+                quantize=self.quantize,
+                backend=self.backend,
             )
         return self._encoder
 
@@ -180,7 +189,7 @@ class LFMColBERTRetriever(_ColBERTModelFields):
         return "model" in self.model_fields_set
 
     def _open_index(self) -> ColBERTIndex:
-        spec = EncoderSpec(self.model, self.device, self.dtype, self.quantize)
+        spec = EncoderSpec(self.model, self.device, self.dtype, self.quantize, self.backend)
         if self.index_path is None:
             return ColBERTIndex(get_colbert_encoder(spec))
         folder = Path(self.index_path)
@@ -195,7 +204,11 @@ class LFMColBERTRetriever(_ColBERTModelFields):
         # No model given: the one the index was built with, run with this retriever's settings.
         self.model = ColBERTIndex.info(folder).model
         return ColBERTIndex.load(
-            folder, device=self.device, dtype=self.dtype, quantize=self.quantize
+            folder,
+            device=self.device,
+            dtype=self.dtype,
+            quantize=self.quantize,
+            backend=self.backend,
         )
 
     def add_documents(self, documents: Sequence[Document]) -> list[str]:

@@ -235,8 +235,8 @@ def test_two_processes_exporting_at_once_share_one_export(
     assert results[0][0] == results[1][0]
     logs = "".join(err for _, err in results)
     assert logs.count("exporting ") == 1 and "int8" in logs
-    int8 = [p for p in (cache / "onnx").iterdir() if "-int8-" in p.name]
-    assert len(int8) == 1 and int8[0].is_dir()
+    int8 = [p for p in (cache / "onnx").iterdir() if "-int8-" in p.name and p.is_dir()]
+    assert len(int8) == 1
     assert not [p for p in (cache / "onnx").iterdir() if ".tmp-" in p.name]
     assert onnx_export.read_export(int8[0]).quantize == "int8"
 
@@ -336,3 +336,74 @@ def test_other_format_version_or_foreign_graph_is_refused(
         load(colbert)  # the torch backend needs weights the folder does not have
     with pytest.raises(ValueError, match="not empty"):
         export_onnx(pairs["colbert"][0], tmp_path / "old" / "1_Dense")
+
+
+def test_every_adapter_passes_backend_through(
+    pairs: dict[str, tuple[object, object]], tiny_dir: Path
+) -> None:
+    dense, colbert = str(tiny_dir / "embedding"), str(tiny_dir / "colbert")
+    want = pairs["embedding"][0].encode_queries(["how do I return an item?"])[0]  # type: ignore[attr-defined]
+    checked = 0
+    if _has("langchain_core"):
+        from langchain_lfm import LFMColBERTReranker, LFMColBERTRetriever, LFMEmbeddings
+
+        emb = LFMEmbeddings(model=dense, backend="onnx")
+        np.testing.assert_allclose(emb.embed_query("how do I return an item?"), want, atol=TOL)
+        assert emb.encoder.backend == "onnx"
+        assert LFMColBERTReranker(model=colbert, backend="onnx").encoder.backend == "onnx"
+        assert LFMColBERTRetriever(model=colbert, backend="onnx").encoder.backend == "onnx"
+        checked += 1
+    if _has("llama_index.core"):
+        from llama_index.embeddings.lfm import LFMEmbedding
+        from llama_index.postprocessor.lfm_rerank import LFMColBERTRerank
+        from llama_index.retrievers.lfm import LFMColBERTRetriever as LIRetriever
+
+        li = LFMEmbedding(model_name=dense, backend="onnx")
+        np.testing.assert_allclose(
+            li.get_query_embedding("how do I return an item?"), want, atol=TOL
+        )
+        assert li.encoder.backend == "onnx"
+        assert LFMColBERTRerank(model=colbert, backend="onnx").encoder.backend == "onnx"
+        assert LIRetriever(model=colbert, backend="onnx").encoder.backend == "onnx"
+        checked += 1
+    if _has("haystack"):
+        from haystack_integrations.components.embedders.lfm import LFMTextEmbedder
+        from haystack_integrations.components.rankers.lfm import LFMColBERTRanker
+
+        hs = LFMTextEmbedder(model=dense, backend="onnx")
+        again = LFMTextEmbedder.from_dict(hs.to_dict())
+        assert again.backend == "onnx"
+        again.warm_up()
+        np.testing.assert_allclose(
+            again.run(text="how do I return an item?")["embedding"], want, atol=TOL
+        )
+        old = hs.to_dict()
+        del old["init_parameters"]["backend"]  # a pipeline saved before the field existed
+        assert LFMTextEmbedder.from_dict(old).backend == "torch"
+        ranker = LFMColBERTRanker(model=colbert, backend="onnx")
+        ranker.warm_up()
+        assert ranker._encoder is not None and ranker._encoder.backend == "onnx"
+        with pytest.raises(ValueError, match="backend"):
+            LFMTextEmbedder(model=dense, backend="tf")
+        checked += 1
+    assert checked == 3
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module.split(".")[0]) is not None and (
+        importlib.util.find_spec(module) is not None
+    )
+
+
+def test_cli_takes_backend_and_under_load() -> None:
+    from lfm_retrievers.cli import build_parser
+
+    args = build_parser().parse_args(["bench", "encoder", "--backend", "onnx", "--under-load"])
+    assert args.backend == "onnx" and args.under_load
+    assert build_parser().parse_args(["bench", "retrieval", "--under-load"]).under_load
+    args = build_parser().parse_args(["search", "--backend", "onnx", "q"])
+    assert args.backend == "onnx"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["search", "--backend", "tf", "q"])

@@ -87,6 +87,7 @@ def load_model(
     dtype: str,
     quantize: str | None,
     fallback_tiny: bool = False,
+    backend: str = "torch",
 ) -> DenseEncoder | ColBERTEncoder:
     """Load ``--model`` (or the default of ``kind``); ``tiny`` builds an untrained miniature.
 
@@ -106,14 +107,27 @@ def load_model(
     else:
         path = name
     try:
-        return load(path, device=device, dtype=dtype, quantize=quantize, expect=expect)  # type: ignore[arg-type]
+        return load(
+            path,
+            device=device,
+            dtype=dtype,
+            quantize=quantize,
+            expect=expect,  # type: ignore[arg-type]
+            backend=backend,
+        )
     except CheckpointNotFoundError as exc:
         if not fallback_tiny:
             msg = f"{exc} (To try the pipeline offline: --model tiny.)"
             raise CLIError(msg) from exc
         print(f"could not load {name!r}: {str(exc).split('. ')[0]}.", file=sys.stderr)
         print(UNTRAINED_WARNING.format(real=real), file=sys.stderr)
-        return load(tiny_checkpoint(tiny_kind), device=device, dtype=dtype, expect=expect)  # type: ignore[arg-type]
+        return load(
+            tiny_checkpoint(tiny_kind),
+            device=device,
+            dtype=dtype,
+            expect=expect,  # type: ignore[arg-type]
+            backend=backend,
+        )
 
 
 def is_tiny(enc: DenseEncoder | ColBERTEncoder) -> bool:
@@ -140,6 +154,7 @@ def _model_info(
         "device": str(enc.device),
         "dtype": str(enc.dtype).removeprefix("torch."),
         "quantize": enc.quantize,
+        "backend": enc.backend,
         "untrained": name == TINY,
     }
 
@@ -201,4 +216,10 @@ def _device_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--quantize", choices=["int8"], default=None, help="dynamic int8 Linear layers (CPU only)"
+    )
+    p.add_argument(
+        "--backend",
+        choices=["torch", "onnx"],
+        default="torch",
+        help="torch (eager) or onnx (ONNX Runtime; exported once per model and cached)",
     )

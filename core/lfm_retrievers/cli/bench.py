@@ -67,6 +67,11 @@ def register(sub: Any) -> None:
         "--no-baseline", action="store_true", help="encoder: skip the transformers comparison"
     )
     b.add_argument("--threads", type=int, default=None, help="torch threads")
+    b.add_argument(
+        "--under-load",
+        action="store_true",
+        help="encoder, retrieval: also measure with a CPU-bound helper process running",
+    )
     b.add_argument("--json", action="store_true")
     b.add_argument("--output", metavar="FILE", help="also write the JSON results to FILE")
     _device_options(b)
@@ -80,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     # Speed is the subject here; per-call truncation notes would only interleave the output.
-    quiet = logging.getLogger("lfm_retrievers.encoders")
+    quiet = logging.getLogger("lfm_retrievers.models.encoders")
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
@@ -117,7 +122,13 @@ def _bench_latency(args: argparse.Namespace) -> int:
     for name in args.model or []:
         path: str | Path = tiny_checkpoint("colbert") if name == TINY else name
         try:
-            enc = load(path, device=args.device, dtype=args.dtype, quantize=args.quantize)
+            enc = load(
+                path,
+                device=args.device,
+                dtype=args.dtype,
+                quantize=args.quantize,
+                backend=args.backend,
+            )
         except FileNotFoundError as exc:
             raise CLIError(str(exc)) from exc
         given[enc.kind] = enc
@@ -131,7 +142,11 @@ def _bench_latency(args: argparse.Namespace) -> int:
                 )
                 path = build_random_checkpoint(ck, Path(tmp) / ck, preset=preset)
                 encoders[kind] = load(
-                    path, device=args.device, dtype=args.dtype, quantize=args.quantize
+                    path,
+                    device=args.device,
+                    dtype=args.dtype,
+                    quantize=args.quantize,
+                    backend=args.backend,
                 )
         dense, colbert = encoders["dense"], encoders["colbert"]
         assert isinstance(dense, DenseEncoder) and isinstance(colbert, ColBERTEncoder)
@@ -216,6 +231,8 @@ def _bench_encoder(args: argparse.Namespace) -> int:
     model = args.model[0] if args.model else None
     if model == TINY:
         model = str(tiny_checkpoint("embedding"))
+    if args.backend == "onnx" or args.under_load:
+        return _bench_onnx(args, model, data, preset, iterations)
     n_docs = args.docs or (8 if args.quick else 128)
     print(
         "encoder benchmark: "
@@ -307,6 +324,35 @@ def _bench_encoder(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_onnx(
+    args: argparse.Namespace, model: str | None, data: Path | None, preset: str, iterations: int
+) -> int:
+    from lfm_retrievers.bench.onnx import format_onnx_report, onnx_benchmark
+
+    print(
+        "encoder benchmark, torch vs ONNX Runtime: "
+        f"{'building random ' + preset + '-size weights, ' if model is None else ''}"
+        "exporting once, then timing both interleaved ...",
+        file=sys.stderr,
+    )
+    result = onnx_benchmark(
+        preset=preset,
+        model=model,
+        data=data,
+        n_docs=args.docs or (8 if args.quick else 32),
+        batch_size=args.batch_size,
+        iterations=iterations,
+        doc_rounds=1 if args.quick else 2,
+        under_load=args.under_load,
+    )
+    _write_json(args.output, result)
+    if args.json:
+        _print_json(result)
+    else:
+        print(format_onnx_report(result))
+    return 0
+
+
 def _bench_retrieval(args: argparse.Namespace) -> int:
     """Run the retrieval benchmarks and print their report.
 
@@ -328,6 +374,12 @@ def _bench_retrieval(args: argparse.Namespace) -> int:
     quick = args.quick
     print("retrieval benchmark: MaxSim rerank and ColBERTIndex search ...", file=sys.stderr)
     result: dict[str, Any] = {"maxsim_and_index": run_retrieval_bench(quick=quick)}
+    if args.under_load:
+        from lfm_retrievers.bench.onnx import busy_neighbour
+
+        print("retrieval benchmark: again, with a CPU-bound helper process ...", file=sys.stderr)
+        with busy_neighbour():
+            result["maxsim_and_index_under_load"] = run_retrieval_bench(quick=quick)
     if data is not None:
         from lfm_retrievers.bench.bm25 import bm25_bench
 
@@ -345,6 +397,9 @@ def _bench_retrieval(args: argparse.Namespace) -> int:
         _print_json(result)
         return 0
     print(format_retrieval_report(result["maxsim_and_index"]))
+    if "maxsim_and_index_under_load" in result:
+        print("\nthe same, with a CPU-bound helper process running (--under-load):")
+        print(format_retrieval_report(result["maxsim_and_index_under_load"]))
     print()
     b = result["bm25"]
     if "skipped" in b:

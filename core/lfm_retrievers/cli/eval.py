@@ -111,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             dtype=args.dtype,
             quantize=args.quantize,
+            backend=args.backend,
         )
     show = not args.no_progress
 

@@ -376,13 +376,14 @@ class VectorIndex:
         dtype: str | None = "auto",
         quantize: str | None = None,
         mmap: bool = True,
+        backend: str = "torch",
     ) -> Self:
         """Open a saved index; vectors are memory-mapped unless ``mmap=False``.
 
         The model for queries and new documents is ``encoder`` (a loaded encoder) or ``model``
         (a name, path or ``EncoderSpec``); by default, the model named in the index, run with
-        ``device``, ``dtype`` and ``quantize``. It must be the model the index was built with
-        (same fingerprint), else ``ValueError``.
+        ``device``, ``dtype``, ``quantize`` and ``backend``. It must be the model the index was
+        built with (same fingerprint), else ``ValueError``.
         """
         if encoder is not None and model is not None:
             msg = "give encoder= or model=, not both"
@@ -394,7 +395,7 @@ class VectorIndex:
         if source is None:
             source = stamp["name"]
         if isinstance(source, str | os.PathLike):
-            source = EncoderSpec(os.fspath(source), device, dtype, quantize)  # type: ignore[arg-type]
+            source = EncoderSpec(os.fspath(source), device, dtype, quantize, backend)  # type: ignore[arg-type]
         if isinstance(source, EncoderSpec):
             try:
                 source = get_encoder(source, expect=cls.kind)

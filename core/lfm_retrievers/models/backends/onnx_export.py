@@ -211,7 +211,8 @@ def _export_graph(checkpoint: Checkpoint, dtype: torch.dtype, target: Path) -> N
 def _quantize_graph(source: Path, target: Path) -> None:
     """ONNX Runtime dynamic quantization: int8 weights, activations quantized per call."""
     quantization = require("onnx", "onnxruntime.quantization", "quantize='int8' with ONNX")
-    with warnings.catch_warnings():
+    # The quantizer advises "pre-processing" on the root logger; that step targets CNNs.
+    with warnings.catch_warnings(), _quiet_loggers("", "onnxruntime"):
         warnings.simplefilter("ignore")
         quantization.quantize_dynamic(
             str(source),

@@ -34,6 +34,7 @@ DEFAULT_EMBEDDING_MODEL = "LiquidAI/LFM2.5-Embedding-350M"
 DEFAULT_COLBERT_MODEL = "LiquidAI/LFM2.5-ColBERT-350M"
 DTYPE_CHOICES = ("auto", "float32", "bfloat16", "float16")
 QUANTIZE_CHOICES = (None, "int8")
+BACKEND_CHOICES = ("torch", "onnx")
 
 
 # ---------------------------------------------------------------- configuration checks
@@ -207,14 +208,26 @@ def copy_with(doc: Document, **changes: Any) -> Document:
 
 
 def dense_encoder(
-    model: str, device: ComponentDevice | None, dtype: str, quantize: str | None
+    model: str,
+    device: ComponentDevice | None,
+    dtype: str,
+    quantize: str | None,
+    backend: str = "torch",
 ) -> DenseEncoder:
     """The process-wide shared dense encoder for this configuration (loads on first call)."""
-    return get_dense_encoder(model, device=device_to_str(device), dtype=dtype, quantize=quantize)
+    return get_dense_encoder(
+        model, device=device_to_str(device), dtype=dtype, quantize=quantize, backend=backend
+    )
 
 
 def colbert_encoder(
-    model: str, device: ComponentDevice | None, dtype: str, quantize: str | None
+    model: str,
+    device: ComponentDevice | None,
+    dtype: str,
+    quantize: str | None,
+    backend: str = "torch",
 ) -> ColBERTEncoder:
     """The process-wide shared ColBERT encoder for this configuration (loads on first call)."""
-    return get_colbert_encoder(model, device=device_to_str(device), dtype=dtype, quantize=quantize)
+    return get_colbert_encoder(
+        model, device=device_to_str(device), dtype=dtype, quantize=quantize, backend=backend
+    )

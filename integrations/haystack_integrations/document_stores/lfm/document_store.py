@@ -23,6 +23,7 @@ from haystack.document_stores.types import DuplicatePolicy
 from haystack.utils import ComponentDevice
 from haystack.utils.filters import document_matches_filter
 from haystack_integrations.common.lfm.utils import (
+    BACKEND_CHOICES,
     DEFAULT_COLBERT_MODEL,
     DTYPE_CHOICES,
     QUANTIZE_CHOICES,
@@ -88,6 +89,7 @@ class LFMColBERTDocumentStore:
         device: ComponentDevice | None = None,
         dtype: str = "auto",
         quantize: str | None = None,
+        backend: str = "torch",
         batch_size: int = 32,
         autosave: bool = True,
     ) -> None:
@@ -99,12 +101,15 @@ class LFMColBERTDocumentStore:
         :param device: A single ``ComponentDevice``; ``None`` picks cuda > mps > xpu > cpu.
         :param dtype: ``"auto"``, ``"float32"``, ``"bfloat16"`` or ``"float16"``.
         :param quantize: ``None`` or ``"int8"`` (dynamic quantization, CPU float32 only).
+        :param backend: ``"torch"``, or ``"onnx"`` (ONNX Runtime; the model is exported
+            once and cached; needs ``pip install 'lfm-retrievers[onnx]'``).
         :param batch_size: Documents per forward pass when writing.
         :param autosave: Save to ``index_path`` after every write and delete (the whole
             index is rewritten atomically). With ``False``, call :meth:`save` yourself.
         """
         check_choice("dtype", dtype, DTYPE_CHOICES)
         check_choice("quantize", quantize, QUANTIZE_CHOICES)
+        check_choice("backend", backend, BACKEND_CHOICES)
         if index_path is not None and not isinstance(index_path, str | os.PathLike):
             msg = f"index_path must be a folder path or None, got {index_path!r}"
             raise TypeError(msg)
@@ -113,6 +118,7 @@ class LFMColBERTDocumentStore:
         self.device = check_device(device)
         self.dtype = dtype
         self.quantize = quantize
+        self.backend = backend
         self.batch_size = check_batch_size(batch_size)
         self.autosave = bool(autosave)
         self._index: ColBERTIndex | None = None
@@ -128,6 +134,7 @@ class LFMColBERTDocumentStore:
             device=device_to_dict(self.device),
             dtype=self.dtype,
             quantize=self.quantize,
+            backend=self.backend,
             batch_size=self.batch_size,
             autosave=self.autosave,
         )
@@ -154,7 +161,9 @@ class LFMColBERTDocumentStore:
         if self._index is None:
             with self._lock:
                 if self._index is None:
-                    encoder = colbert_encoder(self.model, self.device, self.dtype, self.quantize)
+                    encoder = colbert_encoder(
+                        self.model, self.device, self.dtype, self.quantize, self.backend
+                    )
                     path = None if self.index_path is None else Path(self.index_path)
                     if path is not None and ColBERTIndex.exists(path):
                         self._index = ColBERTIndex.load(path, encoder)

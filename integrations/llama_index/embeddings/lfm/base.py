@@ -47,6 +47,10 @@ class LFMEmbedding(BaseEmbedding):
     quantize: str | None = Field(
         default=None, description="None, or 'int8' (dynamic quantization, CPU float32 only)."
     )
+    backend: str = Field(
+        default="torch",
+        description="'torch', or 'onnx' (ONNX Runtime; exported once per model and cached).",
+    )
     query_prompt: str | None = Field(
         default=None,
         description="Prefix for queries; None uses the checkpoint's ('query: ' for LFM2.5).",
@@ -77,10 +81,14 @@ class LFMEmbedding(BaseEmbedding):
     @property
     def encoder(self) -> DenseEncoder:
         """The shared dense encoder (loaded on first access)."""
-        key = (self.model_name, self.device, self.dtype, self.quantize)
+        key = (self.model_name, self.device, self.dtype, self.quantize, self.backend)
         if self._encoder is None or self._encoder_key != key:
             enc = get_dense_encoder(
-                self.model_name, device=self.device, dtype=self.dtype, quantize=self.quantize
+                self.model_name,
+                device=self.device,
+                dtype=self.dtype,
+                quantize=self.quantize,
+                backend=self.backend,
             )
             self._encoder = enc
             self._encoder_key = key

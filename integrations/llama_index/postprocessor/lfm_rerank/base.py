@@ -70,6 +70,10 @@ class LFMColBERTRerank(BaseNodePostprocessor):
     quantize: str | None = Field(
         default=None, description="None, or 'int8' (dynamic quantization, CPU float32 only)."
     )
+    backend: str = Field(
+        default="torch",
+        description="'torch', or 'onnx' (ONNX Runtime; exported once per model and cached).",
+    )
     keep_retrieval_score: bool = Field(
         default=False,
         description=(
@@ -119,10 +123,14 @@ class LFMColBERTRerank(BaseNodePostprocessor):
     @property
     def encoder(self) -> ColBERTEncoder:
         """The shared ColBERT encoder (loaded on first access)."""
-        key = (self.model, self.device, self.dtype, self.quantize)
+        key = (self.model, self.device, self.dtype, self.quantize, self.backend)
         if self._encoder is None or self._encoder_key != key:
             enc = get_colbert_encoder(
-                self.model, device=self.device, dtype=self.dtype, quantize=self.quantize
+                self.model,
+                device=self.device,
+                dtype=self.dtype,
+                quantize=self.quantize,
+                backend=self.backend,
             )
             self._encoder = enc
             self._encoder_key = key

@@ -264,6 +264,7 @@ class _LFMColBERTRetrieverBase(BaseRetriever):
         dtype: str | None,
         quantize: str | None,
         batch_size: int,
+        backend: str = "torch",
         metadata_mode: MetadataMode | str,
         callback_manager: CallbackManager | None,
         object_map: dict[str, Any] | None,
@@ -281,6 +282,7 @@ class _LFMColBERTRetrieverBase(BaseRetriever):
         self.device = device or "auto"
         self.dtype = dtype or "auto"
         self.quantize = quantize
+        self.backend = backend
         self.batch_size = _positive_int("batch_size", batch_size)
         self.metadata_mode = MetadataMode(metadata_mode)
         self._encoder: ColBERTEncoder | None = None
@@ -299,10 +301,14 @@ class _LFMColBERTRetrieverBase(BaseRetriever):
     @property
     def encoder(self) -> ColBERTEncoder:
         """The shared ColBERT encoder (loaded on first access)."""
-        key = (self.model, self.device, self.dtype, self.quantize)
+        key = (self.model, self.device, self.dtype, self.quantize, self.backend)
         if self._encoder is None or self._encoder_key != key:
             enc = get_colbert_encoder(
-                self.model, device=self.device, dtype=self.dtype, quantize=self.quantize
+                self.model,
+                device=self.device,
+                dtype=self.dtype,
+                quantize=self.quantize,
+                backend=self.backend,
             )
             self._encoder = enc
             self._encoder_key = key
@@ -354,6 +360,7 @@ class LFMColBERTRetriever(_LFMColBERTRetrieverBase):
         device: str | None = "auto",
         dtype: str | None = "auto",
         quantize: str | None = None,
+        backend: str = "torch",
         batch_size: int = 32,
         metadata_mode: MetadataMode | str = MetadataMode.EMBED,
         callback_manager: CallbackManager | None = None,
@@ -367,6 +374,7 @@ class LFMColBERTRetriever(_LFMColBERTRetrieverBase):
             device=device,
             dtype=dtype,
             quantize=quantize,
+            backend=backend,
             batch_size=batch_size,
             metadata_mode=metadata_mode,
             callback_manager=callback_manager,
@@ -540,6 +548,7 @@ class LFMColBERTRetriever(_LFMColBERTRetrieverBase):
         device: str | None = "auto",
         dtype: str | None = "auto",
         quantize: str | None = None,
+        backend: str = "torch",
         callback_manager: CallbackManager | None = None,
         verbose: bool = False,
     ) -> LFMColBERTRetriever:
@@ -575,6 +584,7 @@ class LFMColBERTRetriever(_LFMColBERTRetrieverBase):
             device=device,
             dtype=dtype,
             quantize=quantize,
+            backend=backend,
             batch_size=config["batch_size"],
             metadata_mode=config["metadata_mode"],
             callback_manager=callback_manager,
@@ -620,6 +630,7 @@ class LFMBM25ColBERTRetriever(_LFMColBERTRetrieverBase):
         device: str | None = "auto",
         dtype: str | None = "auto",
         quantize: str | None = None,
+        backend: str = "torch",
         batch_size: int = 32,
         metadata_mode: MetadataMode | str = MetadataMode.EMBED,
         callback_manager: CallbackManager | None = None,
@@ -633,6 +644,7 @@ class LFMBM25ColBERTRetriever(_LFMColBERTRetrieverBase):
             device=device,
             dtype=dtype,
             quantize=quantize,
+            backend=backend,
             batch_size=batch_size,
             metadata_mode=metadata_mode,
             callback_manager=callback_manager,

@@ -9,6 +9,7 @@ from typing import Any
 from haystack import Document, component, default_from_dict, default_to_dict
 from haystack.utils import ComponentDevice
 from haystack_integrations.common.lfm.utils import (
+    BACKEND_CHOICES,
     DEFAULT_EMBEDDING_MODEL,
     DTYPE_CHOICES,
     QUANTIZE_CHOICES,
@@ -63,6 +64,7 @@ class LFMDocumentEmbedder:
         device: ComponentDevice | None = None,
         dtype: str = "auto",
         quantize: str | None = None,
+        backend: str = "torch",
         document_prompt: str | None = None,
         batch_size: int = 32,
         progress_bar: bool = True,
@@ -76,6 +78,8 @@ class LFMDocumentEmbedder:
             when the model loads.
         :param dtype: ``"auto"``, ``"float32"``, ``"bfloat16"`` or ``"float16"``.
         :param quantize: ``None`` or ``"int8"`` (dynamic quantization, CPU float32 only).
+        :param backend: ``"torch"``, or ``"onnx"`` (ONNX Runtime; the model is exported
+            once and cached; needs ``pip install 'lfm-retrievers[onnx]'``).
         :param document_prompt: Prefix for every text; ``None`` uses the checkpoint's
             document prompt (``"document: "`` for LFM2.5), ``""`` sends the text as is.
         :param batch_size: Texts per forward pass.
@@ -85,6 +89,7 @@ class LFMDocumentEmbedder:
         """
         check_choice("dtype", dtype, DTYPE_CHOICES)
         check_choice("quantize", quantize, QUANTIZE_CHOICES)
+        check_choice("backend", backend, BACKEND_CHOICES)
         if document_prompt is not None and not isinstance(document_prompt, str):
             msg = f"document_prompt must be a str or None, got {document_prompt!r}"
             raise TypeError(msg)
@@ -95,6 +100,7 @@ class LFMDocumentEmbedder:
         self.device = check_device(device)
         self.dtype = dtype
         self.quantize = quantize
+        self.backend = backend
         self.document_prompt = document_prompt
         self.batch_size = check_batch_size(batch_size)
         self.progress_bar = bool(progress_bar)
@@ -113,6 +119,7 @@ class LFMDocumentEmbedder:
             device=device_to_dict(self.device),
             dtype=self.dtype,
             quantize=self.quantize,
+            backend=self.backend,
             document_prompt=self.document_prompt,
             batch_size=self.batch_size,
             progress_bar=self.progress_bar,
@@ -128,7 +135,9 @@ class LFMDocumentEmbedder:
     def warm_up(self) -> None:
         """Load (or reuse) the shared encoder; calling it again does nothing."""
         if self._encoder is None:
-            self._encoder = dense_encoder(self.model, self.device, self.dtype, self.quantize)
+            self._encoder = dense_encoder(
+                self.model, self.device, self.dtype, self.quantize, self.backend
+            )
 
     @component.output_types(documents=list[Document])
     def run(self, documents: list[Document]) -> dict[str, list[Document]]:

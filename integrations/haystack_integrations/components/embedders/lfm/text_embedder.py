@@ -9,6 +9,7 @@ from typing import Any
 from haystack import component, default_from_dict, default_to_dict
 from haystack.utils import ComponentDevice
 from haystack_integrations.common.lfm.utils import (
+    BACKEND_CHOICES,
     DEFAULT_EMBEDDING_MODEL,
     DTYPE_CHOICES,
     QUANTIZE_CHOICES,
@@ -49,6 +50,7 @@ class LFMTextEmbedder:
         device: ComponentDevice | None = None,
         dtype: str = "auto",
         quantize: str | None = None,
+        backend: str = "torch",
         query_prompt: str | None = None,
     ) -> None:
         """Store the configuration; the weights load in ``warm_up`` (or on the first run).
@@ -59,11 +61,14 @@ class LFMTextEmbedder:
         :param dtype: ``"auto"`` (float32 on CPU, bfloat16 on capable GPUs), ``"float32"``,
             ``"bfloat16"`` or ``"float16"``.
         :param quantize: ``None`` or ``"int8"`` (dynamic quantization, CPU float32 only).
+        :param backend: ``"torch"``, or ``"onnx"`` (ONNX Runtime; the model is exported
+            once and cached; needs ``pip install 'lfm-retrievers[onnx]'``).
         :param query_prompt: Prefix for the text; ``None`` uses the checkpoint's query prompt
             (``"query: "`` for LFM2.5), ``""`` sends the text as is.
         """
         check_choice("dtype", dtype, DTYPE_CHOICES)
         check_choice("quantize", quantize, QUANTIZE_CHOICES)
+        check_choice("backend", backend, BACKEND_CHOICES)
         if query_prompt is not None and not isinstance(query_prompt, str):
             msg = f"query_prompt must be a str or None, got {query_prompt!r}"
             raise TypeError(msg)
@@ -71,6 +76,7 @@ class LFMTextEmbedder:
         self.device = check_device(device)
         self.dtype = dtype
         self.quantize = quantize
+        self.backend = backend
         self.query_prompt = query_prompt
         self._encoder: DenseEncoder | None = None
 
@@ -85,6 +91,7 @@ class LFMTextEmbedder:
             device=device_to_dict(self.device),
             dtype=self.dtype,
             quantize=self.quantize,
+            backend=self.backend,
             query_prompt=self.query_prompt,
         )
 
@@ -96,7 +103,9 @@ class LFMTextEmbedder:
     def warm_up(self) -> None:
         """Load (or reuse) the shared encoder; calling it again does nothing."""
         if self._encoder is None:
-            self._encoder = dense_encoder(self.model, self.device, self.dtype, self.quantize)
+            self._encoder = dense_encoder(
+                self.model, self.device, self.dtype, self.quantize, self.backend
+            )
 
     @component.output_types(embedding=list[float])
     def run(self, text: str) -> dict[str, list[float]]:

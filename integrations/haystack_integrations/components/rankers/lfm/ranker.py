@@ -10,6 +10,7 @@ from typing import Any
 from haystack import Document, component, default_from_dict, default_to_dict
 from haystack.utils import ComponentDevice
 from haystack_integrations.common.lfm.utils import (
+    BACKEND_CHOICES,
     DEFAULT_COLBERT_MODEL,
     DTYPE_CHOICES,
     QUANTIZE_CHOICES,
@@ -81,6 +82,7 @@ class LFMColBERTRanker:
         device: ComponentDevice | None = None,
         dtype: str = "auto",
         quantize: str | None = None,
+        backend: str = "torch",
         top_k: int = 10,
         score_threshold: float | None = None,
         score_mode: str = "raw",
@@ -96,6 +98,8 @@ class LFMColBERTRanker:
             when the model loads.
         :param dtype: ``"auto"``, ``"float32"``, ``"bfloat16"`` or ``"float16"``.
         :param quantize: ``None`` or ``"int8"`` (dynamic quantization, CPU float32 only).
+        :param backend: ``"torch"``, or ``"onnx"`` (ONNX Runtime; the model is exported
+            once and cached; needs ``pip install 'lfm-retrievers[onnx]'``).
         :param top_k: Default number of documents returned (``run`` can override it).
         :param score_threshold: Drop documents scoring below this (in ``score_mode`` units).
         :param score_mode: ``"raw"`` (MaxSim sum) or ``"mean"`` (÷ query vectors, in [-1, 1]).
@@ -106,6 +110,7 @@ class LFMColBERTRanker:
         """
         check_choice("dtype", dtype, DTYPE_CHOICES)
         check_choice("quantize", quantize, QUANTIZE_CHOICES)
+        check_choice("backend", backend, BACKEND_CHOICES)
         check_choice("score_mode", score_mode, SCORE_MODES)
         if not isinstance(embedding_separator, str):
             msg = f"embedding_separator must be a str, got {embedding_separator!r}"
@@ -121,6 +126,7 @@ class LFMColBERTRanker:
         self.device = check_device(device)
         self.dtype = dtype
         self.quantize = quantize
+        self.backend = backend
         self.top_k = check_top_k(top_k)
         self.score_threshold = check_threshold(score_threshold)
         self.score_mode = score_mode
@@ -143,6 +149,7 @@ class LFMColBERTRanker:
             device=device_to_dict(self.device),
             dtype=self.dtype,
             quantize=self.quantize,
+            backend=self.backend,
             top_k=self.top_k,
             score_threshold=self.score_threshold,
             score_mode=self.score_mode,
@@ -161,7 +168,9 @@ class LFMColBERTRanker:
         """Load (or reuse) the shared encoder and create the cache; idempotent."""
         with self._lock:
             if self._encoder is None:
-                self._encoder = colbert_encoder(self.model, self.device, self.dtype, self.quantize)
+                self._encoder = colbert_encoder(
+                    self.model, self.device, self.dtype, self.quantize, self.backend
+                )
             if self._cache is None and self.cache_max_bytes > 0:
                 self._cache = EmbeddingCache(max_bytes=self.cache_max_bytes)
 
