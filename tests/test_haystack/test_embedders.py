@@ -47,6 +47,7 @@ def test_text_embedder_to_dict_defaults() -> None:
             "device": None,
             "dtype": "auto",
             "quantize": None,
+            "backend": "torch",
             "query_prompt": None,
         },
     }
@@ -68,6 +69,7 @@ def test_text_embedder_to_dict_custom_and_round_trip(tmp_path: Path) -> None:
             "device": {"type": "single", "device": "cpu"},
             "dtype": "float32",
             "quantize": "int8",
+            "backend": "torch",
             "query_prompt": "question: ",
         },
     }
@@ -86,6 +88,7 @@ def test_document_embedder_to_dict_defaults() -> None:
             "device": None,
             "dtype": "auto",
             "quantize": None,
+            "backend": "torch",
             "document_prompt": None,
             "batch_size": 32,
             "progress_bar": True,
@@ -114,6 +117,7 @@ def test_document_embedder_to_dict_custom_and_round_trip() -> None:
             "device": {"type": "single", "device": "cuda:1"},
             "dtype": "bfloat16",
             "quantize": None,
+            "backend": "torch",
             "document_prompt": "",
             "batch_size": 4,
             "progress_bar": False,
