@@ -115,3 +115,47 @@ SUPPORT_CORPUS = [
 @pytest.fixture(scope="session")
 def support_corpus() -> list[tuple[str, str, str, str]]:
     return list(SUPPORT_CORPUS)
+
+
+QDRANT_TEST_PREFIX = "lfm-test-"
+
+
+@pytest.fixture(params=["local", pytest.param("server", marks=pytest.mark.qdrant_server)])
+def qdrant_location(request: pytest.FixtureRequest) -> str:
+    """``":memory:"`` (qdrant-client's local mode), then the server at ``QDRANT_URL`` if set.
+
+    Every test that takes it (or ``qdrant_client``) runs on both engines; the server run is
+    skipped without ``QDRANT_URL`` (``QDRANT_API_KEY`` is used when set).
+    """
+    pytest.importorskip("qdrant_client")
+    if request.param == "local":
+        return ":memory:"
+    url = os.environ.get("QDRANT_URL")
+    if not url:
+        pytest.skip("set QDRANT_URL to run the Qdrant tests against a server")
+    return url
+
+
+@pytest.fixture
+def qdrant_client(qdrant_location: str):
+    """A ``QdrantClient`` on ``qdrant_location``."""
+    from qdrant_client import QdrantClient
+
+    if qdrant_location == ":memory:":
+        client = QdrantClient(":memory:")
+    else:
+        client = QdrantClient(url=qdrant_location, api_key=os.environ.get("QDRANT_API_KEY"))
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def collection_name(qdrant_client):
+    """A fresh collection name; it and any collection named after it are dropped afterwards."""
+    import uuid
+
+    name = f"{QDRANT_TEST_PREFIX}{uuid.uuid4().hex[:12]}"
+    yield name
+    for c in qdrant_client.get_collections().collections:
+        if c.name.startswith(name):
+            qdrant_client.delete_collection(c.name)

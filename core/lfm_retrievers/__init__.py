@@ -18,6 +18,7 @@ from .indexes.bm25 import BM25Index
 from .indexes.colbert import ColBERTIndex
 from .indexes.dense import DenseIndex
 from .indexes.format import IndexInfo
+from .indexes.qdrant import QdrantIndex, QdrantWriteError
 from .indexes.sync import SyncResult, sync_index
 from .models.backends.onnx_export import export_onnx
 from .models.checkpoints import (
@@ -71,6 +72,8 @@ __all__ = [
     "IndexInfo",
     "ModelInfo",
     "PaddedVectors",
+    "QdrantIndex",
+    "QdrantWriteError",
     "RerankResult",
     "SearchHit",
     "SyncResult",

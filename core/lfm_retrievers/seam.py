@@ -19,6 +19,7 @@ from ._validation import (
 )
 from ._workers import run_in_worker
 from .indexes.bm25 import ANALYZERS
+from .indexes.qdrant.layout import SEARCH_MODES, payload_key
 from .models.registry import EncoderSpec, resolve_encoder
 from .pipeline import FUSIONS
 from .scoring import SCORE_MODES
@@ -27,6 +28,7 @@ __all__ = [
     "ANALYZERS",
     "FUSIONS",
     "SCORE_MODES",
+    "SEARCH_MODES",
     "EncoderSpec",
     "check_batch_size",
     "check_choice",
@@ -34,6 +36,7 @@ __all__ = [
     "check_positive_int",
     "check_str",
     "check_texts",
+    "payload_key",
     "require_extra",
     "resolve_encoder",
     "run_in_worker",

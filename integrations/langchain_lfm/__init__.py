@@ -16,6 +16,7 @@ from lfm_retrievers.seam import require_extra as require
 require("langchain", "langchain_core", "langchain_lfm")
 
 from .embeddings import LFMEmbeddings  # noqa: E402
+from .qdrant import LFMQdrantRetriever  # noqa: E402
 from .rerankers import LFMColBERTReranker  # noqa: E402
 from .retrievers import LFMBM25ColBERTRetriever, LFMColBERTRetriever  # noqa: E402
 
@@ -24,4 +25,5 @@ __all__ = [
     "LFMColBERTReranker",
     "LFMColBERTRetriever",
     "LFMEmbeddings",
+    "LFMQdrantRetriever",
 ]

@@ -137,6 +137,15 @@ class VectorIndex:
         with self._lock:
             return self._table.get(doc_id)
 
+    def vectors(self, doc_id: str) -> np.ndarray:
+        """A copy of one document's stored vectors, ``(n, dim)``; KeyError if unknown."""
+        with self._lock:
+            row = self._table.row_of.get(doc_id)
+            if row is None:
+                msg = f"unknown id: {doc_id!r}"
+                raise KeyError(msg)
+            return self._vectors.block(row)
+
     def __repr__(self) -> str:
         """Class, model, and sizes."""
         name = self._encoder.name if self._encoder is not None else self._spec and self._spec.model

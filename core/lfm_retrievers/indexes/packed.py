@@ -74,6 +74,15 @@ class PackedVectors:
         """Bytes of stored vectors and offsets (memory-mapped ones included)."""
         return sum(int(s.vectors.nbytes) + int(s.offsets.nbytes) for s in self.segments)
 
+    def block(self, row: int) -> np.ndarray:
+        """A copy of the vectors of the document in table row ``row``."""
+        for s in self.segments:
+            if s.first_row <= row < s.first_row + s.n_docs:
+                local = row - s.first_row
+                return np.array(s.vectors[s.offsets[local] : s.offsets[local + 1]])
+        msg = f"no vectors for row {row}"
+        raise KeyError(msg)
+
     def pack(self, blocks: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Documents' vector blocks as one flat storage-dtype matrix plus offsets."""
         lengths = np.array([len(b) for b in blocks], dtype=np.int64)

@@ -1,4 +1,8 @@
-"""Haystack document stores over LFM2.5-ColBERT: a persistent in-process ColBERT index."""
+"""Haystack document stores over LFM2.5-ColBERT.
+
+A persistent in-process ColBERT index, and a Qdrant collection
+(``pip install 'lfm-retrievers[haystack,qdrant]'``).
+"""
 
 from lfm_retrievers.seam import require_extra as require
 
@@ -6,5 +10,6 @@ require("haystack", "haystack", "haystack_integrations.document_stores.lfm")
 
 from .document_store import LFMColBERTDocumentStore  # noqa: E402
 from .filters import UnsupportedFilterError  # noqa: E402
+from .qdrant_document_store import LFMQdrantDocumentStore  # noqa: E402
 
-__all__ = ["LFMColBERTDocumentStore", "UnsupportedFilterError"]
+__all__ = ["LFMColBERTDocumentStore", "LFMQdrantDocumentStore", "UnsupportedFilterError"]

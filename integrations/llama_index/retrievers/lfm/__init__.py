@@ -1,4 +1,4 @@
-"""LlamaIndex ColBERT retrievers for LiquidAI LFM2.5-ColBERT.
+"""LlamaIndex ColBERT retrievers for LiquidAI LFM2.5-ColBERT (in process, or on Qdrant).
 
 Install with ``pip install 'lfm-retrievers[llama-index]'``.
 """
@@ -8,5 +8,11 @@ from llama_index.retrievers.lfm.base import (
     LFMBM25ColBERTRetriever,
     LFMColBERTRetriever,
 )
+from llama_index.retrievers.lfm.qdrant import LFMQdrantRetriever
 
-__all__ = ["DEFAULT_COLBERT_MODEL", "LFMBM25ColBERTRetriever", "LFMColBERTRetriever"]
+__all__ = [
+    "DEFAULT_COLBERT_MODEL",
+    "LFMBM25ColBERTRetriever",
+    "LFMColBERTRetriever",
+    "LFMQdrantRetriever",
+]

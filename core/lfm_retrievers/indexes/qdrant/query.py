@@ -1,0 +1,82 @@
+"""One Query API request per search: a direct query, or prefetch (dense / BM25) -> MaxSim."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from lfm_retrievers.indexes.qdrant import layout as lay
+from lfm_retrievers.results import SearchHit
+
+
+def unpack(point: Any) -> tuple[str, str, dict[str, Any]]:
+    """``(id, text, metadata)`` of a stored point."""
+    payload = point.payload or {}
+    return (
+        payload.get(lay.ID_FIELD, str(point.id)),
+        payload.get(lay.TEXT_FIELD, ""),
+        payload.get(lay.METADATA_FIELD) or {},
+    )
+
+
+def run_query(
+    client: Any,
+    collection: str,
+    *,
+    mode: str,
+    k: int,
+    candidates: int,
+    flt: Any,
+    score: str,
+    colbert: Any,
+    dense: Any,
+    text: str | None,
+    analyzer: Callable[[str], list[str]] | None,
+) -> list[SearchHit]:
+    """Search ``collection`` in ``mode`` with the encoded query parts; hits best first.
+
+    The filter applies to the final query and to every prefetch. Scores of the modes ending in
+    ColBERT are the engine's MaxSim, divided by the number of query vectors for
+    ``score="mean"``; each hit also carries the score under its stage's field.
+    """
+    m = lay.models()
+    sparse = None
+    if text is not None and analyzer is not None:
+        weights = lay.bm25_query_weights(analyzer(text))
+        if weights:
+            sparse = m.SparseVector(indices=list(weights), values=list(weights.values()))
+    col = None if colbert is None else np.asarray(colbert, np.float32).tolist()
+    den = None if dense is None else np.asarray(dense, np.float32).tolist()
+    prefetch = None
+    using = mode
+    query: Any = {lay.COLBERT: col, lay.DENSE: den, lay.BM25: sparse}.get(mode)
+    if mode not in (lay.COLBERT, lay.DENSE, lay.BM25):
+        limit = max(candidates, k)
+        parts = lay.mode_parts(mode)
+        prefetch = [
+            m.Prefetch(query=q, using=name, limit=limit, filter=flt)
+            for name, q in ((lay.DENSE, den), (lay.BM25, sparse))
+            if name in parts and q is not None
+        ]
+        query, using = (col, lay.COLBERT) if prefetch else (None, lay.COLBERT)
+    if query is None:
+        return []  # a query without BM25 terms has no BM25 candidates
+    response = client.query_points(
+        collection,
+        query=query,
+        using=using,
+        prefetch=prefetch,
+        query_filter=flt,
+        limit=k,
+        with_payload=True,
+    )
+    divisor = len(col) if score == "mean" and col is not None else 1
+    hits = []
+    for rank, point in enumerate(response.points, 1):
+        doc_id, doc_text, meta = unpack(point)
+        value = float(point.score) / divisor
+        stage: dict[str, Any] = {f"{using}_score": value, f"{using}_rank": rank}
+        hits.append(SearchHit(doc_id, value, doc_text, meta, rank, **stage))
+    return hits
