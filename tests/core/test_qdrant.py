@@ -27,6 +27,7 @@ from lfm_retrievers.indexes.qdrant import (
     QdrantWriteError,
     bm25_document_weights,
     point_id,
+    term_index,
 )
 
 QUERIES = [
