@@ -257,6 +257,32 @@ def test_search_with_persistent_index(
     assert sorted(r["id"] for r in json.loads(captured.out)["results"]) == ["a", "c"]
 
 
+def test_search_qdrant_creates_and_syncs_a_collection(
+    tiny_colbert_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("qdrant_client")
+    corpus = write_jsonl(
+        tmp_path / "docs.jsonl",
+        [{"id": "a", "text": "alpha beta", "lang": "en"}, {"id": "b", "text": "gamma delta"}],
+    )
+    where = ["--qdrant", str(tmp_path / "qdrant"), "--collection", "docs"]
+    args = ["search", "--model", str(tiny_colbert_path), "--json", "--no-progress", *where]
+    assert cli.main([*args, "--corpus", str(corpus), "--mode", "colbert", "alpha"]) == 0
+    captured = capsys.readouterr()
+    first = json.loads(captured.out)
+    assert first["settings"]["method"] == "qdrant" and "2 uploaded, 0 deleted" in captured.err
+    assert sorted(r["id"] for r in first["results"]) == ["a", "b"]
+    write_jsonl(corpus, [{"id": "a", "text": "alpha beta", "lang": "en"}, {"id": "c", "text": "x"}])
+    assert cli.main([*args, "--corpus", str(corpus), "--mode", "colbert", "alpha"]) == 0
+    captured = capsys.readouterr()
+    assert "1 uploaded, 1 deleted" in captured.err  # "a" was not encoded again
+    assert sorted(r["id"] for r in json.loads(captured.out)["results"]) == ["a", "c"]
+    assert cli.main(["search", "--no-progress", "--json", *where, "alpha"]) == 0  # no corpus
+    assert json.loads(capsys.readouterr().out)["results"][0]["id"] == "a"
+    assert cli.main(["search", "--qdrant", ":memory:", "alpha"]) == 1
+    assert "--collection" in capsys.readouterr().err
+
+
 # -- eval -----------------------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -37,6 +38,30 @@ def test_core_cookbook_runs(name: str, expected: list[str], tiny_dir: Path) -> N
     assert proc.returncode == 0, f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
     for text in expected:
         assert text in proc.stdout, text
+
+
+def test_qdrant_cookbook_runs(tiny_dir: Path) -> None:
+    for module in ("qdrant_client", "langchain_core", "llama_index.core", "haystack"):
+        pytest.importorskip(module)
+    env = {**os.environ, "LFM_RETRIEVERS_MODEL_DIR": str(tiny_dir), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(
+        [sys.executable, str(COOKBOOKS / "qdrant_scale_out.py")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    out = proc.stdout
+    for mode in ("colbert", "dense", "bm25", "dense+colbert", "bm25+colbert", "hybrid"):
+        assert f"{mode:>14}: [(" in out, mode
+    german = out.split("only German answers: ")[1].splitlines()[0]
+    assert sorted(ast.literal_eval(german)) == ["faq-de-01", "faq-de-02"]
+    diff = float(out.split("max |difference|: ")[1].split()[0])
+    assert diff <= 1e-4
+    for name in ("LangChain: [(", "LlamaIndex: ['", "Haystack: ['"):
+        assert name in out, name
 
 
 def test_cookbook_index_lists_every_cookbook() -> None:

@@ -68,8 +68,9 @@ def test_test_folders_do_not_shadow_namespaces() -> None:
 
 def test_core_imports_no_framework() -> None:
     code = (
-        "import sys, lfm_retrievers, lfm_retrievers.testing;"
-        "bad=[m for m in ('langchain_core','llama_index.core','haystack') if m in sys.modules];"
+        "import sys, lfm_retrievers, lfm_retrievers.testing, lfm_retrievers.seam;"
+        "bad=[m for m in ('langchain_core','llama_index.core','haystack','qdrant_client')"
+        " if m in sys.modules];"
         "print(','.join(bad))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -19,7 +19,7 @@ from ._common import (
     tiny_checkpoint,
 )
 
-BENCH_TARGETS = ("latency", "encoder", "retrieval")
+BENCH_TARGETS = ("latency", "encoder", "retrieval", "qdrant")
 
 
 def register(sub: Any) -> None:
@@ -31,7 +31,9 @@ def register(sub: Any) -> None:
             "latency (default): p50/p95/p99 of the model cards' four regimes (32-token queries, "
             "256-token documents). encoder: query latency, document throughput vs transformers, "
             "GFLOP/s, memory, int8. retrieval: BM25 / MaxSim / index timings. Full-size random "
-            "weights by default: speed does not depend on weight values."
+            "weights by default: speed does not depend on weight values. qdrant: the Qdrant "
+            "engine (ingest, latency per mode, bytes per document, recall of each prefetch "
+            "mode) on SciFact documents encoded beforehand (tiny models unless --model)."
         ),
     )
     b.add_argument("target", nargs="?", default="latency", choices=BENCH_TARGETS)
@@ -62,6 +64,11 @@ def register(sub: Any) -> None:
         metavar="DIR",
         help="encoder: SciFact folder (default ../shared/data if present, else synthetic)",
     )
+    b.add_argument(
+        "--url",
+        help="qdrant: a Qdrant server (QDRANT_API_KEY is used); default: local mode (:memory:)",
+    )
+    b.add_argument("--queries", type=int, default=50, help="qdrant: queries to time (default 50)")
     b.add_argument("--batch-size", type=int, default=32)
     b.add_argument(
         "--no-baseline", action="store_true", help="encoder: skip the transformers comparison"
@@ -93,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
             return _bench_encoder(args)
         if args.target == "retrieval":
             return _bench_retrieval(args)
+        if args.target == "qdrant":
+            return _bench_qdrant(args)
         return _bench_latency(args)
     finally:
         quiet.setLevel(level)
@@ -441,4 +450,61 @@ def _bench_retrieval(args: argparse.Namespace) -> int:
     print(_table(["stage", "p50", "p95", "n"], rows, "lrrr"))
     print(f"ColBERT model: {pipe['model']}")
     _print_machine(b)
+    return 0
+
+
+def _bench_qdrant(args: argparse.Namespace) -> int:
+    """The Qdrant engine under ``QdrantIndex``: see :mod:`lfm_retrievers.bench.qdrant`."""
+    import os
+
+    from lfm_retrievers.bench.machine import shared_data_dir
+    from lfm_retrievers.bench.qdrant import qdrant_bench, qdrant_corpus
+    from lfm_retrievers.models.registry import get_colbert_encoder, get_dense_encoder
+
+    models = list(args.model or [])
+    colbert = models[0] if models else str(tiny_checkpoint("colbert"))
+    dense = (
+        models[1] if len(models) > 1 else (None if models else str(tiny_checkpoint("embedding")))
+    )
+    data = Path(args.data).expanduser() if args.data else None
+    if data is None and shared_data_dir() is not None:
+        data = shared_data_dir() / "scifact"  # type: ignore[operator]
+    n_docs = args.docs or (300 if args.quick else 2000)
+    texts, queries = qdrant_corpus(data, n_docs, 10 if args.quick else args.queries)
+    print(
+        f"qdrant benchmark: {len(texts)} documents, {len(queries)} queries, "
+        f"engine {args.url or 'local mode'} ...",
+        file=sys.stderr,
+    )
+    result = qdrant_bench(
+        texts,
+        queries,
+        colbert=get_colbert_encoder(colbert, device=args.device, dtype=args.dtype),
+        dense=None if dense is None else get_dense_encoder(dense, device=args.device),
+        url=args.url,
+        api_key=os.environ.get("QDRANT_API_KEY") or None,
+    )
+    result["data"] = str(data) if data is not None else "synthetic"
+    _write_json(args.output, result)
+    if args.json:
+        _print_json(result)
+        return 0
+    print(f"Qdrant engine: {result['engine']}; {result['documents']} documents ({result['data']}), "
+          f"{result['queries']} queries, ColBERT {result['colbert_model']} "
+          f"(dim {result['dims']['colbert']}), dense {result['dense_model']}")  # fmt: skip
+    ingest = result["ingest"]
+    print(f"ingest: {ingest['docs_per_s']} documents/s (precomputed vectors, batches of "
+          f"{ingest['upload_batch_size']}, wait=True)")  # fmt: skip
+    rows = [
+        [mode, f"{v['p50_ms']:.1f} ms", f"{v['p95_ms']:.1f} ms",
+         "exact" if mode == "colbert" else f"{result['recall_at_k_vs_colbert'][mode]:.3f}"]
+        for mode, v in result["latency"].items()
+    ]  # fmt: skip
+    print(_table(["mode", "p50", "p95", f"recall@{result['k']} vs colbert"], rows, "lrrr"))
+    b = result["bytes_per_document"]
+    print(f"bytes per document: {b['this_model'] / 1024:.1f} KiB at these widths, "
+          f"{b['lfm2.5_dims'] / 1024:.1f} KiB at LFM2.5's (128-d ColBERT, 1024-d dense; "
+          f"{b['tokens_mean']} tokens, {result['storage']})")  # fmt: skip
+    if not args.url:
+        print("local mode scans every point per query: its latencies are not a server's")
     return 0

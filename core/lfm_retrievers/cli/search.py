@@ -143,6 +143,21 @@ def register(sub: Any) -> None:
         default="default",
         help="BM25 analyzer: default, english, model (default: default)",
     )
+    s.add_argument(
+        "--qdrant",
+        metavar="URL|:memory:|DIR",
+        help="search a Qdrant collection instead (with --collection); --corpus creates or "
+        "syncs it. QDRANT_API_KEY is used for a URL",
+    )
+    s.add_argument("--collection", metavar="NAME", help="the Qdrant collection (with --qdrant)")
+    s.add_argument(
+        "--mode",
+        help="Qdrant search mode: colbert, dense, bm25, dense+colbert, bm25+colbert, hybrid "
+        "(default: hybrid with --dense-model, else bm25+colbert)",
+    )
+    s.add_argument(
+        "--dense-model", help="with --qdrant: a dense model for the dense and hybrid modes"
+    )
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.add_argument("--no-progress", action="store_true", help="no progress bars")
     _device_options(s)
@@ -158,12 +173,18 @@ def run(args: argparse.Namespace) -> int:
     if args.k < 1 or args.candidates < 1:
         msg = f"-k and --candidates must be >= 1 (got {args.k}, {args.candidates})"
         raise CLIError(msg)
+    if (args.qdrant is None) != (args.collection is None):
+        msg = "--qdrant and --collection go together"
+        raise CLIError(msg)
+    if args.qdrant is not None and args.index is not None:
+        msg = "give --index DIR or --qdrant ... --collection NAME, not both"
+        raise CLIError(msg)
     docs: list[CorpusDocument] = []
     if args.corpus is not None:
         from lfm_retrievers.corpus import load_corpus
 
         docs = load_corpus(args.corpus)
-    elif args.index is None:
+    elif args.index is None and args.qdrant is None:
         msg = "give --corpus FILE|DIR (or --index DIR of a saved index)"
         raise CLIError(msg)
     by_id = {d.id: d for d in docs}
@@ -175,7 +196,10 @@ def run(args: argparse.Namespace) -> int:
         msg = f"no index at {index_dir} yet: pass --corpus to build it"
         raise CLIError(msg)
     enc: Any = None
-    if not (reuse and args.model is None):
+    qdrant_s = 0.0
+    if args.qdrant is not None:
+        enc, rows, how, qdrant_s = _search_qdrant(args, query, docs, progress)
+    elif not (reuse and args.model is None):
         enc = load_model(
             args.model,
             "colbert",
@@ -186,8 +210,10 @@ def run(args: argparse.Namespace) -> int:
             fallback_tiny=args.fallback_tiny,
         )
     t0 = time.perf_counter()
-    rows: list[dict[str, Any]] = []
-    if index_dir is None:
+    if args.qdrant is not None:
+        pass
+    elif index_dir is None:
+        rows = []
         from lfm_retrievers.pipeline import BM25ColBERT
 
         pipe = BM25ColBERT(
@@ -213,6 +239,7 @@ def run(args: argparse.Namespace) -> int:
             )
         how = f"BM25 top {args.candidates} -> ColBERT rerank (in process, no index)"
     else:
+        rows = []
         index = _open_index(index_dir, enc, docs, progress)
         enc = index.encoder
         for hit in index.search(query, k=args.k):
@@ -229,7 +256,7 @@ def run(args: argparse.Namespace) -> int:
                 }
             )
         how = f"ColBERT index {args.index} ({len(index)} documents)"
-    search_s = time.perf_counter() - t0
+    search_s = qdrant_s if args.qdrant is not None else time.perf_counter() - t0
 
     for row in rows:
         doc = by_id.get(row["id"])
@@ -244,7 +271,11 @@ def run(args: argparse.Namespace) -> int:
                 "model": info,
                 "corpus": {"path": args.corpus, "documents": len(docs) if docs else None},
                 "settings": {
-                    "method": "index" if args.index else "bm25+colbert",
+                    "method": "qdrant"
+                    if args.qdrant
+                    else "index"
+                    if args.index
+                    else "bm25+colbert",
                     "index": args.index,
                     "k": args.k,
                     "candidates": None if args.index else args.candidates,
@@ -314,3 +345,61 @@ def _open_index(directory: Path, enc: Any, docs: list[CorpusDocument], progress:
 
 def _index_metadata(doc: CorpusDocument) -> dict[str, Any]:
     return {**doc.metadata, "title": doc.title} if doc.title else dict(doc.metadata)
+
+
+def _search_qdrant(
+    args: argparse.Namespace, query: str, docs: list[CorpusDocument], progress: Any
+) -> tuple[Any, list[dict[str, Any]], str, float]:
+    """Search a Qdrant collection (created or synced from ``docs`` first, when given)."""
+    import os
+
+    from lfm_retrievers.indexes.qdrant import QdrantIndex
+
+    enc = None
+    if args.model is not None or docs:
+        enc = load_model(
+            args.model,
+            "colbert",
+            device=args.device,
+            dtype=args.dtype,
+            quantize=args.quantize,
+            fallback_tiny=args.fallback_tiny,
+        )
+    index = QdrantIndex(
+        args.qdrant,
+        args.collection,
+        colbert=enc,
+        dense=args.dense_model,
+        api_key=os.environ.get("QDRANT_API_KEY") or None,
+    )
+    if docs:
+        added, removed = index.sync(
+            [d.search_text for d in docs],
+            [d.id for d in docs],
+            [_index_metadata(d) for d in docs],
+            show_progress=progress,
+        )
+        if added or removed:
+            print(
+                f"collection {args.collection}: {added} uploaded, {removed} deleted",
+                file=sys.stderr,
+            )
+    t0 = time.perf_counter()
+    hits = index.search(query, k=args.k, mode=args.mode, candidates=args.candidates)
+    seconds = time.perf_counter() - t0
+    rows = [
+        {
+            "rank": hit.rank,
+            "id": hit.id,
+            "score": float(hit.score),
+            "colbert_score": hit.colbert_score,
+            "bm25_score": hit.bm25_score,
+            "bm25_rank": hit.bm25_rank,
+            "text": hit.text,
+            "metadata": dict(hit.metadata or {}),
+        }
+        for hit in hits
+    ]
+    mode = args.mode or index.default_mode
+    how = f"Qdrant {args.qdrant} collection {args.collection} ({len(index)} documents, {mode})"
+    return index.colbert_encoder, rows, how, seconds

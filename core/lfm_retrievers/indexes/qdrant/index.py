@@ -19,8 +19,14 @@ from lfm_retrievers._optional import require
 from lfm_retrievers._validation import check_float, check_positive_int, check_str
 from lfm_retrievers.indexes.analyzers import get_analyzer
 from lfm_retrievers.indexes.qdrant import layout as lay
-from lfm_retrievers.indexes.qdrant.query import run_query, unpack
-from lfm_retrievers.indexes.qdrant.writing import check_documents, check_shapes, copy_index, upload
+from lfm_retrievers.indexes.qdrant.query import check_encoded, run_query, unpack
+from lfm_retrievers.indexes.qdrant.writing import (
+    check_documents,
+    check_shapes,
+    copy_index,
+    sync,
+    upload,
+)
 from lfm_retrievers.indexes.table import check_id
 from lfm_retrievers.models.checkpoints import DEFAULT_COLBERT_MODEL
 from lfm_retrievers.models.registry import resolve_encoder
@@ -389,6 +395,21 @@ class QdrantIndex:
         """
         return copy_index(self, index, dense_index, show_progress)
 
+    def sync(
+        self,
+        texts: Sequence[str],
+        ids: Sequence[str],
+        metadata: Sequence[Mapping[str, Any] | None] | None = None,
+        *,
+        show_progress: bool | None = None,
+    ) -> tuple[int, int]:
+        """Make the collection hold exactly this corpus; returns ``(uploaded, deleted)``.
+
+        Only new or changed documents (text or metadata) are encoded; ids no longer in the
+        corpus are deleted.
+        """
+        return sync(self, texts, ids, metadata, show_progress)
+
     def bm25_weights(self, text: str) -> dict[int, float]:
         """The BM25 sparse vector stored for a document ``text``: ``{term index: weight}``.
 
@@ -535,19 +556,7 @@ class QdrantIndex:
         and the query ``text`` the BM25 part; each is required only by the modes using it.
         """
         mode, parts = self._check_search(mode, k, candidates, score)
-        rec = self._open()
-        given = {lay.COLBERT: query_vectors, lay.DENSE: dense_vector, lay.BM25: text}
-        for part in sorted(parts):
-            if given[part] is None:
-                name = {"colbert": "query_vectors", "dense": "dense_vector", "bm25": "text"}[part]
-                msg = f"mode {mode!r} needs {name}"
-                raise ValueError(msg)
-        if text is not None:
-            check_str(text, "text")
-        if query_vectors is not None:
-            check_shapes([query_vectors], (None, rec[lay.COLBERT]["dim"]), "query_vectors", 1)
-        if dense_vector is not None and rec[lay.DENSE] is not None:
-            check_shapes([dense_vector], (rec[lay.DENSE]["dim"],), "dense_vector", 1)
+        check_encoded(mode, parts, self._open(), query_vectors, dense_vector, text)
         return self._run(mode, k, candidates, filter, score, query_vectors, dense_vector, text)
 
     def _run(

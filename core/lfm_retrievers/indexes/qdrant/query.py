@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,32 @@ def unpack(point: Any) -> tuple[str, str, dict[str, Any]]:
         payload.get(lay.TEXT_FIELD, ""),
         payload.get(lay.METADATA_FIELD) or {},
     )
+
+
+def check_encoded(
+    mode: str,
+    parts: set[str],
+    record: Mapping[str, Any],
+    query_vectors: Any,
+    dense_vector: Any,
+    text: object,
+) -> None:
+    """Check the encoded query parts of :meth:`QdrantIndex.search_vectors` against a mode."""
+    from lfm_retrievers._validation import check_str
+    from lfm_retrievers.indexes.qdrant.writing import check_shapes
+
+    given = {lay.COLBERT: query_vectors, lay.DENSE: dense_vector, lay.BM25: text}
+    names = {lay.COLBERT: "query_vectors", lay.DENSE: "dense_vector", lay.BM25: "text"}
+    for part in sorted(parts):
+        if given[part] is None:
+            msg = f"mode {mode!r} needs {names[part]}"
+            raise ValueError(msg)
+    if text is not None:
+        check_str(text, "text")
+    if query_vectors is not None:
+        check_shapes([query_vectors], (None, record[lay.COLBERT]["dim"]), "query_vectors", 1)
+    if dense_vector is not None and record[lay.DENSE] is not None:
+        check_shapes([dense_vector], (record[lay.DENSE]["dim"],), "dense_vector", 1)
 
 
 def run_query(

@@ -205,3 +205,31 @@ def copy_index(index: Any, source: Any, dense_index: Any, show_progress: bool | 
         return [(source.vectors(d), den[j]) for j, (d, _, _) in enumerate(chunk)]
 
     return upload(index, docs, stored, show_progress, "copying")
+
+
+def sync(
+    index: Any,
+    texts: Sequence[str],
+    ids: Sequence[str],
+    metadata: Sequence[Mapping[str, Any] | None] | None,
+    show_progress: bool | None,
+) -> tuple[int, int]:
+    """Make the collection hold exactly this corpus; returns ``(uploaded, deleted)``.
+
+    Documents whose id is new, or whose text or metadata changed, are encoded and uploaded;
+    ids no longer in the corpus are deleted. Unchanged documents are not encoded again.
+    """
+    docs = check_documents(texts, ids, metadata)
+    stored = {doc_id: (text, meta) for doc_id, text, meta in index.documents()}
+    changed = [d for d in docs if stored.get(d[0]) != (d[1], d[2])]
+    gone = sorted(set(stored) - {d[0] for d in docs})
+    if changed:
+        index.add(
+            [t for _, t, _ in changed],
+            ids=[i for i, _, _ in changed],
+            metadata=[m for _, _, m in changed],
+            show_progress=show_progress,
+        )
+    if gone:
+        index.delete(gone)
+    return len(changed), len(gone)
