@@ -157,6 +157,7 @@ def test_public_api_and_imports() -> None:
         "LFMColBERTReranker",
         "LFMColBERTRetriever",
         "LFMEmbeddings",
+        "LFMQdrantRetriever",
     ]
     for name in langchain_lfm.__all__:
         assert getattr(langchain_lfm, name).__module__.startswith("langchain_lfm.")

@@ -35,6 +35,37 @@ REAL_COLBERT_DIM = 128
 REAL_DENSE_DIM = 1024
 
 
+class Widened:
+    """An encoder whose vectors are embedded isometrically in a wider space.
+
+    ``v -> v @ Q.T`` with ``Q`` (``width x dim``) of orthonormal columns keeps every dot
+    product, so MaxSim and cosine scores (and every ranking) are unchanged, while the engine
+    stores and scans vectors of the real models' widths. Lets the tiny test checkpoints stand
+    in for LFM2.5 (128-d ColBERT, 1024-d dense) in an engine benchmark.
+    """
+
+    def __init__(self, encoder: Any, width: int, seed: int = 0) -> None:
+        """Wrap ``encoder`` (dim <= ``width``)."""
+        q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((width, encoder.dim)))
+        self.encoder, self.kind, self.dim = encoder, encoder.kind, width
+        self.name = f"{encoder.name} (widened to {width})"
+        self.fingerprint = f"{encoder.fingerprint}-w{width}"
+        self._q = q.astype(np.float32)
+
+    def _widen(self, vectors: Any) -> Any:
+        if isinstance(vectors, np.ndarray) and vectors.ndim == 2 and self.kind == "dense":
+            return vectors @ self._q.T
+        return [np.asarray(v, np.float32) @ self._q.T for v in vectors]
+
+    def encode_documents(self, texts: Sequence[str], **kwargs: Any) -> Any:
+        """The wrapped encoder's document vectors, widened."""
+        return self._widen(self.encoder.encode_documents(texts, **kwargs))
+
+    def encode_queries(self, texts: Sequence[str], **kwargs: Any) -> Any:
+        """The wrapped encoder's query vectors, widened."""
+        return self._widen(self.encoder.encode_queries(texts, **kwargs))
+
+
 def _percentiles(samples: Sequence[float]) -> dict[str, float]:
     arr = np.asarray(samples) * 1000.0
     return {
@@ -57,10 +88,12 @@ def qdrant_bench(
     storage: str = "float16",
     upload_batch_size: int = 64,
     keep: bool = False,
+    widen: bool = True,
 ) -> dict[str, Any]:
     """Run the benchmark on ``texts`` and ``queries``; returns a JSON-ready dict.
 
-    ``colbert`` / ``dense`` are loaded encoders (or names). A temporary collection is created
+    ``colbert`` / ``dense`` are loaded encoders (or names); narrower than LFM2.5's they are
+    :class:`Widened` to its widths unless ``widen=False``. A temporary collection is created
     (and dropped unless ``keep``) on the server at ``url``, or in local mode.
     """
     from qdrant_client import QdrantClient
@@ -69,6 +102,10 @@ def qdrant_bench(
 
     col = resolve_encoder(colbert, "colbert")
     den = resolve_encoder(dense, "dense") if dense is not None else None
+    if widen:
+        col = Widened(col, REAL_COLBERT_DIM) if col.dim < REAL_COLBERT_DIM else col
+        if den is not None and den.dim < REAL_DENSE_DIM:
+            den = Widened(den, REAL_DENSE_DIM)
     client = QdrantClient(url=url, api_key=api_key) if url else QdrantClient(":memory:")
     name = f"lfm-bench-{uuid.uuid4().hex[:8]}"
     index = QdrantIndex(
@@ -160,7 +197,6 @@ def qdrant_bench(
             "recall_at_k_vs_colbert": recall,
             "bytes_per_document": {
                 "tokens_mean": round(float(tokens.mean()), 1),
-                "this_model": round(per_doc(int(col.dim), None if den is None else int(den.dim))),
                 "lfm2.5_dims": round(per_doc(REAL_COLBERT_DIM, REAL_DENSE_DIM if den else None)),
                 "payload_mean": round(float(payload)),
                 "bm25_entries_mean": round(bm25_entries, 1),

@@ -462,10 +462,13 @@ def _bench_qdrant(args: argparse.Namespace) -> int:
     from lfm_retrievers.models.registry import get_colbert_encoder, get_dense_encoder
 
     models = list(args.model or [])
-    colbert = models[0] if models else str(tiny_checkpoint("colbert"))
-    dense = (
-        models[1] if len(models) > 1 else (None if models else str(tiny_checkpoint("embedding")))
-    )
+    if models:
+        colbert, dense = models[0], models[1] if len(models) > 1 else None
+    else:  # tiny random models with the real tokenizers: real token counts per document
+        colbert, dense = (
+            _tiny_with_real_tokenizer("colbert"),
+            _tiny_with_real_tokenizer("embedding"),
+        )
     data = Path(args.data).expanduser() if args.data else None
     if data is None and shared_data_dir() is not None:
         data = shared_data_dir() / "scifact"  # type: ignore[operator]
@@ -502,9 +505,24 @@ def _bench_qdrant(args: argparse.Namespace) -> int:
     ]  # fmt: skip
     print(_table(["mode", "p50", "p95", f"recall@{result['k']} vs colbert"], rows, "lrrr"))
     b = result["bytes_per_document"]
-    print(f"bytes per document: {b['this_model'] / 1024:.1f} KiB at these widths, "
-          f"{b['lfm2.5_dims'] / 1024:.1f} KiB at LFM2.5's (128-d ColBERT, 1024-d dense; "
-          f"{b['tokens_mean']} tokens, {result['storage']})")  # fmt: skip
+    print(f"bytes per document: {b['lfm2.5_dims'] / 1024:.1f} KiB of vectors and payload at "
+          f"LFM2.5's widths (128-d ColBERT x {b['tokens_mean']} tokens in {result['storage']}, "
+          f"1024-d dense, {b['bm25_entries_mean']} BM25 entries, "
+          f"{b['payload_mean']} B payload)")  # fmt: skip
     if not args.url:
         print("local mode scans every point per query: its latencies are not a server's")
     return 0
+
+
+def _tiny_with_real_tokenizer(kind: str) -> str:
+    """A tiny random checkpoint of ``kind`` with the real LFM2 tokenizer when one is found."""
+    import tempfile
+
+    from lfm_retrievers.bench.machine import _real_tokenizer
+    from lfm_retrievers.testing import build_tiny_checkpoint
+
+    tokenizer = _real_tokenizer(kind)
+    if tokenizer is None:
+        return str(tiny_checkpoint(kind))
+    folder = Path(tempfile.mkdtemp(prefix="lfm-bench-qdrant-")) / kind
+    return str(build_tiny_checkpoint(kind, folder, tokenizer_dir=tokenizer))  # type: ignore[arg-type]
