@@ -14,6 +14,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("qdrant_client")
@@ -450,3 +451,36 @@ def test_string_client_connects_lazily(tmp_path: Path, colbert):
     assert folder.exists()
     assert index.search("hello", k=1, mode="colbert")[0].id == "h"
     index.client.close()
+
+
+def test_add_vectors_and_search_vectors_equal_the_encoding_path(
+    filled, qdrant_client, collection_name, colbert, dense, corpus
+):
+    ids, texts, metadata = corpus
+    other = QdrantIndex(qdrant_client, collection_name + "-vec", colbert=colbert, dense=dense)
+    with pytest.raises(ValueError, match="dense_vectors are required"):
+        other.add_vectors(colbert.encode_documents(texts), ids, texts)
+    with pytest.raises(ValueError, match=r"colbert_vectors\[0\] must have shape"):
+        other.add_vectors([np.zeros((3, 7))] * len(ids), ids, texts, dense_vectors=[0] * len(ids))
+    assert len(other) == 0
+    other.add_vectors(
+        colbert.encode_documents(texts),
+        ids,
+        texts,
+        metadata,
+        dense_vectors=dense.encode_documents(texts),
+    )
+    query = QUERIES[0]
+    for mode in ("colbert", "hybrid", "bm25", "dense"):
+        got = other.search_vectors(
+            colbert.encode_queries([query])[0],
+            k=5,
+            dense_vector=dense.encode_queries([query])[0],
+            text=query,
+            mode=mode,
+        )
+        want = filled.search(query, k=5, mode=mode)
+        assert [h.id for h in got] == [h.id for h in want], mode
+        assert [h.score for h in got] == pytest.approx([h.score for h in want], abs=1e-5)
+    with pytest.raises(ValueError, match="needs dense_vector"):
+        other.search_vectors(colbert.encode_queries([query])[0], text=query, mode="hybrid")
