@@ -26,6 +26,7 @@ from lfm_retrievers.seam import SEARCH_MODES, run_in_worker
 
 from ._common import (
     AutoStr,
+    Backend,
     ScoreMode,
     check_documents,
     check_positive_int,
@@ -77,6 +78,13 @@ class LFMQdrantRetriever(BaseRetriever):
     )
     device: AutoStr = Field(default="auto", description="'auto' or a torch device string.")
     dtype: AutoStr = Field(default="auto", description="'auto', 'float32', 'bfloat16', 'float16'.")
+    quantize: str | None = Field(
+        default=None, description="None, or 'int8' (dynamic quantization, CPU float32 only)."
+    )
+    backend: Backend = Field(
+        default="torch",
+        description="'torch', or 'onnx' (ONNX Runtime; exported once per model and cached).",
+    )
     mode: str | None = Field(default=None, description=f"Search mode, one of {list(SEARCH_MODES)}.")
     k: int = Field(default=4, gt=0, description="Number of documents to return.")
     candidates: int = Field(default=100, gt=0, description="Prefetch size per first stage.")
@@ -124,7 +132,9 @@ class LFMQdrantRetriever(BaseRetriever):
         return self._index
 
     def _spec(self, model: str | None) -> EncoderSpec | None:
-        return None if model is None else EncoderSpec(model, self.device, self.dtype)
+        if model is None:
+            return None
+        return EncoderSpec(model, self.device, self.dtype, self.quantize, self.backend)
 
     # ------------------------------------------------------------------ building
     @classmethod

@@ -164,3 +164,15 @@ def test_bad_arguments(tiny_colbert_path: Path) -> None:
         LFMQdrantRetriever(store, mode="fast")
     with pytest.raises(TypeError):
         store.search(3)  # type: ignore[arg-type]
+
+
+def test_quantize_and_backend_serialize_and_reach_the_encoder(tiny_colbert_path: Path) -> None:
+    store = LFMQdrantDocumentStore(
+        location=":memory:", index="settings", model=tiny_colbert_path, quantize="int8"
+    )
+    params = store.to_dict()["init_parameters"]
+    assert params["quantize"] == "int8" and params["backend"] == "torch"
+    encoder = LFMQdrantDocumentStore.from_dict(store.to_dict()).qdrant_index.colbert_encoder
+    assert encoder.quantize == "int8" and encoder.backend == "torch"
+    with pytest.raises(ValueError, match="backend"):
+        LFMQdrantDocumentStore(location=":memory:", backend="tensorflow")

@@ -140,3 +140,18 @@ def test_a_second_retriever_reads_the_same_collection(retriever, qdrant_client, 
     assert [d.id for d in other.invoke(QUERY)] == [d.id for d in retriever.invoke(QUERY)][:2]
     with pytest.raises(ValueError, match="mode"):
         LFMQdrantRetriever(client=qdrant_client, collection_name=collection_name, mode="fast")
+
+
+def test_quantize_and_backend_reach_the_encoder() -> None:
+    """The model settings pass through the seam like every other adapter's."""
+    retriever = LFMQdrantRetriever(
+        client=":memory:",
+        collection_name=f"settings-{uuid.uuid4().hex[:8]}",
+        model=tiny_path("colbert"),
+        quantize="int8",
+    )
+    assert retriever.backend == "torch"
+    encoder = retriever.index.colbert_encoder
+    assert encoder.quantize == "int8" and encoder.backend == "torch"
+    with pytest.raises(ValueError, match="backend"):
+        LFMQdrantRetriever(client=":memory:", collection_name="x", backend="tensorflow")

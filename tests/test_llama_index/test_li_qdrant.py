@@ -126,3 +126,18 @@ def test_bad_arguments(qdrant_client, collection_name: str) -> None:
                 filters=[MetadataFilter(key="lang", value="E", operator=F.TEXT_MATCH_INSENSITIVE)]
             ),
         )
+
+
+def test_quantize_and_backend_reach_the_encoder(
+    qdrant_client, collection_name: str, tiny_colbert_path: Path
+) -> None:
+    """The model settings pass through the seam like every other adapter's."""
+    retriever = LFMQdrantRetriever(
+        client=qdrant_client,
+        collection_name=collection_name,
+        model=tiny_colbert_path,
+        quantize="int8",
+        backend="torch",
+    )
+    encoder = retriever._index.colbert_encoder
+    assert encoder.quantize == "int8" and encoder.backend == "torch"

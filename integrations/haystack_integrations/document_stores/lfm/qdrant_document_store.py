@@ -19,7 +19,9 @@ from haystack.document_stores.errors import DuplicateDocumentError
 from haystack.document_stores.types import DuplicatePolicy
 from haystack.utils import ComponentDevice, Secret, deserialize_secrets_inplace
 from haystack_integrations.common.lfm.utils import (
+    BACKEND_CHOICES,
     DTYPE_CHOICES,
+    QUANTIZE_CHOICES,
     check_batch_size,
     check_choice,
     check_device,
@@ -83,6 +85,8 @@ class LFMQdrantDocumentStore:
         replication_factor: int | None = None,
         device: ComponentDevice | None = None,
         dtype: str = "auto",
+        quantize: str | None = None,
+        backend: str = "torch",
         batch_size: int = 32,
         timeout: int | None = None,
     ) -> None:
@@ -105,6 +109,9 @@ class LFMQdrantDocumentStore:
         :param replication_factor: Replicas of a new collection.
         :param device: A single ``ComponentDevice``; ``None`` picks cuda > mps > xpu > cpu.
         :param dtype: ``"auto"``, ``"float32"``, ``"bfloat16"`` or ``"float16"``.
+        :param quantize: ``None`` or ``"int8"`` (dynamic quantization, CPU float32 only).
+        :param backend: ``"torch"``, or ``"onnx"`` (ONNX Runtime; the model is exported once
+            and cached).
         :param batch_size: Documents per forward pass when writing.
         :param timeout: Request timeout in seconds (server only).
         """
@@ -131,6 +138,8 @@ class LFMQdrantDocumentStore:
             msg = f"index (the collection name) must be a non-empty str, got {index!r}"
             raise ValueError(msg)
         check_choice("dtype", dtype, DTYPE_CHOICES)
+        check_choice("quantize", quantize, QUANTIZE_CHOICES)
+        check_choice("backend", backend, BACKEND_CHOICES)
         for option, number in (
             ("shard_number", shard_number),
             ("replication_factor", replication_factor),
@@ -154,6 +163,8 @@ class LFMQdrantDocumentStore:
         self.replication_factor = replication_factor
         self.device = check_device(device)
         self.dtype = dtype
+        self.quantize = quantize
+        self.backend = backend
         self.batch_size = check_batch_size(batch_size)
         self.timeout = timeout
         self._qdrant: QdrantIndex | None = None
@@ -178,6 +189,8 @@ class LFMQdrantDocumentStore:
             replication_factor=self.replication_factor,
             device=device_to_dict(self.device),
             dtype=self.dtype,
+            quantize=self.quantize,
+            backend=self.backend,
             batch_size=self.batch_size,
             timeout=self.timeout,
         )
@@ -190,6 +203,12 @@ class LFMQdrantDocumentStore:
         return default_from_dict(cls, data)
 
     # ------------------------------------------------------------------ the collection
+    def _spec(self, model: str | None) -> EncoderSpec | None:
+        if model is None:
+            return None
+        device = device_to_str(self.device)
+        return EncoderSpec(model, device, self.dtype, self.quantize, self.backend)
+
     @property
     def qdrant_index(self) -> QdrantIndex:
         """The underlying ``lfm_retrievers.QdrantIndex`` (connects on first search or write)."""
@@ -197,14 +216,11 @@ class LFMQdrantDocumentStore:
             with self._lock:
                 if self._qdrant is None:
                     where = self.location or self.url or self.path or ":memory:"
-                    spec = {"device": device_to_str(self.device), "dtype": self.dtype}
                     self._qdrant = QdrantIndex(
                         where,
                         self.index,
-                        colbert=None if self.model is None else EncoderSpec(self.model, **spec),
-                        dense=None
-                        if self.dense_model is None
-                        else EncoderSpec(self.dense_model, **spec),
+                        colbert=self._spec(self.model),
+                        dense=self._spec(self.dense_model),
                         bm25=self.bm25,
                         storage=self.storage,  # type: ignore[arg-type]
                         on_disk=self.on_disk,

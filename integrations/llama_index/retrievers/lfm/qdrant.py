@@ -130,6 +130,11 @@ class LFMQdrantRetriever(BaseRetriever):
         candidates: prefetch size per first stage.
         filters: ``MetadataFilters`` evaluated by the engine.
         score: ``"raw"`` MaxSim sum or ``"mean"`` (÷ query vectors).
+        device: ``"auto"`` (cuda > mps > xpu > cpu) or a torch device string.
+        dtype: ``"auto"``, ``"float32"``, ``"bfloat16"`` or ``"float16"``.
+        quantize: ``None`` or ``"int8"`` (dynamic quantization, CPU float32 only).
+        backend: ``"torch"``, or ``"onnx"`` (ONNX Runtime; exported once and cached).
+        batch_size: documents per forward pass when uploading.
 
     Example:
         >>> from qdrant_client import QdrantClient  # doctest: +SKIP
@@ -154,6 +159,8 @@ class LFMQdrantRetriever(BaseRetriever):
         score: str = "raw",
         device: str | None = "auto",
         dtype: str | None = "auto",
+        quantize: str | None = None,
+        backend: str = "torch",
         batch_size: int = 32,
         callback_manager: CallbackManager | None = None,
         object_map: dict[str, Any] | None = None,
@@ -176,12 +183,19 @@ class LFMQdrantRetriever(BaseRetriever):
             if value is not None and not isinstance(value, str | os.PathLike):
                 msg = f"{name} must be a hub id, a local folder or None, got {type(value).__name__}"
                 raise TypeError(msg)
-        spec = {"device": device or "auto", "dtype": dtype or "auto"}
+
+        def spec(name: str | os.PathLike[str] | None) -> EncoderSpec | None:
+            if name is None:
+                return None
+            return EncoderSpec(
+                os.fspath(name), device or "auto", dtype or "auto", quantize, backend
+            )
+
         self._index = QdrantIndex(
             client,
             collection_name,
-            colbert=None if model is None else EncoderSpec(os.fspath(model), **spec),
-            dense=None if dense_model is None else EncoderSpec(os.fspath(dense_model), **spec),
+            colbert=spec(model),
+            dense=spec(dense_model),
             batch_size=batch_size,
         )
         self.mode = mode
