@@ -179,14 +179,18 @@ def _run(
     tokens = sum(len(t.ids) for t in fp32.tokenize(docs, is_query=False))
     encs = {"torch": fp32, "onnx": onnx}
     queries = _interleaved(
-        {k: partial(e.encode_queries, [query]) for k, e in encs.items()}, iterations
+        {k: partial(e.encode_queries, [query], show_progress=False) for k, e in encs.items()},
+        iterations,
     )
     documents = _interleaved(
-        {k: partial(e.encode_documents, docs, batch_size=batch_size) for k, e in encs.items()},
+        {
+            k: partial(e.encode_documents, docs, batch_size=batch_size, show_progress=False)
+            for k, e in encs.items()
+        },
         doc_rounds,
     )
-    ref = fp32.encode_documents(docs, batch_size=batch_size)
-    got = onnx.encode_documents(docs, batch_size=batch_size)
+    ref = fp32.encode_documents(docs, batch_size=batch_size, show_progress=False)
+    got = onnx.encode_documents(docs, batch_size=batch_size, show_progress=False)
     rows: dict[str, Any] = {}
     for name in encs:
         seconds = min(documents[name].samples)
@@ -205,16 +209,24 @@ def _run(
     subset = docs[: max(1, min(len(docs), 16))]
     sub_tokens = sum(len(t.ids) for t in fp32.tokenize(subset, is_query=False))
     i8 = {"torch": torch8, "onnx": onnx8}
-    q8 = _interleaved({k: partial(e.encode_queries, [query]) for k, e in i8.items()}, iterations)
+    q8 = _interleaved(
+        {k: partial(e.encode_queries, [query], show_progress=False) for k, e in i8.items()},
+        iterations,
+    )
     d8 = _interleaved(
-        {k: partial(e.encode_documents, subset, batch_size=batch_size) for k, e in i8.items()},
+        {
+            k: partial(e.encode_documents, subset, batch_size=batch_size, show_progress=False)
+            for k, e in i8.items()
+        },
         1,
     )
     for name, enc in i8.items():
         int8[name] = {
             "query": q8[name].summary(),
             "documents_tokens_per_s": sub_tokens / min(d8[name].samples),
-            "cosine_to_fp32": _cosines(enc.encode_documents(docs, batch_size=batch_size), ref),
+            "cosine_to_fp32": _cosines(
+                enc.encode_documents(docs, batch_size=batch_size, show_progress=False), ref
+            ),
         }
     int8["onnx"]["quantize_s"] = quantize_s
     int8["onnx"]["peak_rss_bytes"] = _child(path, texts_file, "int8", batch_size)["peak_rss_bytes"]
@@ -257,7 +269,11 @@ def _quiet_vs_loaded(encs: dict[str, Any], query: str, iterations: int) -> dict[
     for label, busy in (("quiet", False), ("loaded", True)):
         with busy_neighbour(busy):
             timing = _interleaved(
-                {k: partial(e.encode_queries, [query]) for k, e in encs.items()}, iterations
+                {
+                    k: partial(e.encode_queries, [query], show_progress=False)
+                    for k, e in encs.items()
+                },
+                iterations,
             )
         out[label] = {k: t.summary() for k, t in timing.items()}
     out["loaded_over_quiet"] = {

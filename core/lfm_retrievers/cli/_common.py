@@ -215,7 +215,10 @@ def _device_options(p: argparse.ArgumentParser) -> None:
         help="compute dtype (auto: float32 on CPU, bfloat16 on GPUs)",
     )
     p.add_argument(
-        "--quantize", choices=["int8"], default=None, help="dynamic int8 Linear layers (CPU only)"
+        "--quantize",
+        choices=["int8"],
+        default=None,
+        help="dynamic int8 Linear layers (CPU only; with torch: torch.ao, deprecated upstream)",
     )
     p.add_argument(
         "--backend",

@@ -36,7 +36,8 @@ class EncoderSpec:
         device: ``"auto"`` (cuda > mps > xpu > cpu) or a torch device string.
         dtype: ``"auto"`` (float32 on CPU, bfloat16 on capable GPUs), ``"float32"``,
             ``"bfloat16"`` or ``"float16"``.
-        quantize: ``None`` or ``"int8"``.
+        quantize: ``None`` or ``"int8"`` (dynamic int8 weights on CPU: ONNX Runtime's with
+            ``backend="onnx"``; with ``"torch"``, ``torch.ao``, which torch deprecates).
         backend: ``"torch"`` (eager) or ``"onnx"`` (ONNX Runtime; needs the ``onnx`` extra).
     """
 
