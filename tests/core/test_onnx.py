@@ -407,3 +407,24 @@ def test_cli_takes_backend_and_under_load() -> None:
     assert args.backend == "onnx"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["search", "--backend", "tf", "q"])
+
+
+def test_an_index_built_with_torch_searches_the_same_with_onnx(
+    pairs: dict[str, tuple[object, object]], tiny_dir: Path, tmp_path: Path
+) -> None:
+    from lfm_retrievers import ColBERTIndex
+
+    torch_enc = pairs["colbert"][0]
+    index = ColBERTIndex(torch_enc)
+    index.add(TEXTS, ids=[f"d{i}" for i in range(len(TEXTS))])
+    index.save(tmp_path / "index")
+    reopened = ColBERTIndex.load(tmp_path / "index", model=tiny_dir / "colbert", backend="onnx")
+    assert (
+        reopened.encoder.backend == "onnx"
+    )  # same fingerprint: the model the index was built with
+    for query in ("reset password", "Rücksendung", "nothing like this appears anywhere"):
+        want = index.search(query, k=len(TEXTS))
+        got = reopened.search(query, k=len(TEXTS))
+        by_id = {h.id: h.score for h in got}
+        assert sorted(by_id) == sorted(h.id for h in want)
+        np.testing.assert_allclose([by_id[h.id] for h in want], [h.score for h in want], atol=1e-4)
