@@ -285,6 +285,8 @@ def test_bad_backend_values_and_types(tiny_dir: Path) -> None:
         EncoderSpec("m", backend="tf")
     with pytest.raises(ValueError, match="dtype='bfloat16' is not supported with backend='onnx'"):
         load(tiny_dir / "embedding", backend="onnx", dtype="bfloat16")
+    with pytest.raises(ValueError, match="runs on a GPU only"):
+        load(tiny_dir / "embedding", backend="onnx", dtype="float16", device="cpu")
 
 
 def test_missing_extra_names_the_pip_line(

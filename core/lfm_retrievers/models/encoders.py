@@ -156,6 +156,12 @@ class Encoder:
         from .backends.onnx_runtime import OnnxRunner
 
         check_export_settings(self.dtype, self.quantize)
+        if self.dtype != torch.float32 and self.device.type == "cpu":
+            msg = (
+                f"dtype={dtype_name(self.dtype)!r} with backend='onnx' runs on a GPU only; "
+                "use dtype='float32' (or 'auto') on cpu"
+            )
+            raise ValueError(msg)
         if exported:
             export = read_export(self.checkpoint.path)
             wanted = (dtype_name(self.dtype), self.quantize)
