@@ -164,7 +164,8 @@ def test_search_jsonl_json_schema(tiny_colbert_path: Path, tmp_path: Path) -> No
     )
     proc = run_cli(
         "search", "--corpus", str(corpus), "--model", str(tiny_colbert_path),
-        "-k", "5", "--json", "return items password", cache=tmp_path / "cache",
+        "-k", "5", "--json", "--require-match", "return items password",
+        cache=tmp_path / "cache",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
@@ -173,7 +174,7 @@ def test_search_jsonl_json_schema(tiny_colbert_path: Path, tmp_path: Path) -> No
     assert out["corpus"]["documents"] == 4
     assert out["settings"]["method"] == "bm25+colbert" and out["settings"]["k"] == 5
     results = out["results"]
-    # BM25 only proposes documents sharing a term with the query: exactly these two.
+    # --require-match: BM25 proposes only documents sharing a term with the query.
     assert sorted(r["id"] for r in results) == ["pw", "ret"]
     assert [r["rank"] for r in results] == [1, 2]
     assert results[0]["score"] >= results[1]["score"]
@@ -308,6 +309,7 @@ def test_eval_bm25_known_answer_and_parent_folder(tmp_path: Path) -> None:
     assert s["bm25"] == {
         "library": "rank-bm25",
         "analyzer": "default",
+        "language": None,
         "variant": "plus",
         "k1": 1.5,
         "b": 0.75,
@@ -322,12 +324,16 @@ def test_eval_model_modes_in_process(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     folder = write_beir(tmp_path / "one")
-    expected = {"dense": 1.0, "colbert": 1.0, "bm25+colbert": 0.75}  # recall@100 over 4 docs
+    # recall@100 over 4 docs: every mode ranks every document (BM25 candidates are filled
+    # with zero-score documents up to the depth, like rank-bm25's get_top_n)
+    expected = {"dense": 1.0, "colbert": 1.0, "bm25+colbert": 1.0, "hybrid": 1.0}
     for mode, model in (
         ("dense", tiny_embedding_path),
         ("colbert", tiny_colbert_path),
         ("bm25+colbert", tiny_colbert_path),
+        ("hybrid", tiny_colbert_path),
     ):
+        extra = ["--dense-model", str(tiny_embedding_path)] if mode == "hybrid" else []
         code = cli.main(
             [
                 "eval",
@@ -339,6 +345,7 @@ def test_eval_model_modes_in_process(
                 str(model),
                 "--json",
                 "--no-progress",
+                *extra,
             ]
         )
         assert code == 0
@@ -349,6 +356,8 @@ def test_eval_model_modes_in_process(
         assert m["recall@100"] == pytest.approx(expected[mode]), mode
         assert all(0.0 <= v <= 1.0 for v in m.values())
         assert out["settings"]["model"]["path"] == str(model)
+        if mode == "hybrid":
+            assert out["settings"]["dense_model"]["path"] == str(tiny_embedding_path)
     # --max-queries keeps the first N judged queries only
     assert (
         cli.main(["eval", "--data", str(folder), "--mode", "bm25", "--max-queries", "2", "--json"])
@@ -357,6 +366,34 @@ def test_eval_model_modes_in_process(
     out = json.loads(capsys.readouterr().out)
     assert out["results"][0]["queries"] == 2
     assert out["results"][0]["metrics"]["mrr@10"] == pytest.approx(0.75)
+
+
+def test_search_language_and_dense_model(
+    tiny_colbert_path: Path,
+    tiny_embedding_path: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    corpus = write_jsonl(
+        tmp_path / "docs.jsonl",
+        [
+            {"id": "es", "text": "Los gatos duermen en las casas."},
+            {"id": "de", "text": "Die Kinder spielen im Garten."},
+            {"id": "en", "text": "Engineers were running experiments."},
+        ],
+    )
+    base = ["search", "--corpus", str(corpus), "--model", str(tiny_colbert_path), "--json"]
+    assert cli.main([*base, "--language", "auto", "--require-match", "gato casa"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["id"] for r in out["results"]] == ["es"]  # only through Spanish stemming
+    assert out["settings"]["language"] == "auto"
+    assert cli.main([*base, "--dense-model", str(tiny_embedding_path), "-k", "3", "zzz"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["results"]) == 3  # no BM25 match: dense candidates (k results always)
+    assert all(r["bm25_score"] is None and r["dense_rank"] for r in out["results"])
+    assert out["settings"]["dense_model"] == str(tiny_embedding_path)
+    assert cli.main([*base, "--language", "klingon", "zzz"]) == 1
+    assert "ISO 639-1" in capsys.readouterr().err
 
 
 def test_eval_bm25_reproduces_published_numbers(shared_data_dir: Path, tmp_path: Path) -> None:

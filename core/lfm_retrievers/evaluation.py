@@ -196,7 +196,7 @@ def evaluate(
     return {name: sum(v[name] for v in per_query.values()) / n for name in names}
 
 
-EVAL_MODES = ("bm25", "dense", "colbert", "bm25+colbert")
+EVAL_MODES = ("bm25", "dense", "colbert", "bm25+colbert", "hybrid")
 
 
 def make_searcher(
@@ -208,26 +208,33 @@ def make_searcher(
     depth: int = 100,
     candidates: int = 100,
     analyzer: str = "default",
+    language: str | None = None,
     bm25_variant: str = "plus",
     k1: float = 1.5,
     b: float = 0.75,
     batch_size: int = 32,
+    dense_encoder: Any = None,
+    dense_candidates: int = 100,
 ) -> Callable[[str], dict[str, float]]:
     """A ``query -> {doc id: score}`` function over a corpus, for :func:`evaluate` runs.
 
     Args:
-        mode: ``"bm25"``, ``"dense"`` (a ``DenseIndex``), ``"colbert"`` (a ``ColBERTIndex``)
-            or ``"bm25+colbert"`` (:class:`~lfm_retrievers.pipeline.BM25ColBERT`).
+        mode: ``"bm25"``, ``"dense"`` (a ``DenseIndex``), ``"colbert"`` (a ``ColBERTIndex``),
+            ``"bm25+colbert"`` (:class:`~lfm_retrievers.pipeline.BM25ColBERT`) or ``"hybrid"``
+            (``BM25ColBERT`` with BM25 and dense candidates).
         texts: Document texts (for BEIR data, :func:`document_text`).
         ids: One id per text.
         encoder: The encoder for every mode but ``"bm25"``.
         depth: Documents returned per query.
         candidates: BM25 candidates reranked in ``"bm25+colbert"``.
         analyzer: BM25 analyzer.
+        language: BM25 language (None, an ISO 639-1 code or ``"auto"``).
         bm25_variant: rank-bm25 variant for ``"bm25"``.
         k1: BM25 ``k1`` for ``"bm25"``.
         b: BM25 ``b`` for ``"bm25"``.
         batch_size: Encoding batch size of the index modes.
+        dense_encoder: The dense encoder of ``"hybrid"``.
+        dense_candidates: Dense candidates of ``"hybrid"``.
 
     Building the searcher does the one-time work (BM25 statistics, or encoding every document
     for the index modes).
@@ -241,13 +248,34 @@ def make_searcher(
         msg = f"mode={mode!r} is not valid; choose one of {list(EVAL_MODES)}"
         raise ValueError(msg)
     if mode == "bm25":
-        bm25 = BM25Index(texts, ids=ids, analyzer=analyzer, variant=bm25_variant, k1=k1, b=b)
+        bm25 = BM25Index(
+            texts,
+            ids=ids,
+            analyzer=analyzer,
+            language=language,
+            variant=bm25_variant,
+            k1=k1,
+            b=b,
+        )
         return lambda q: {h.id: h.score for h in bm25.search(q, k=depth)}
     if encoder is None:
         msg = f"mode {mode!r} needs an encoder"
         raise ValueError(msg)
-    if mode == "bm25+colbert":
-        pipe = BM25ColBERT(encoder, texts, ids=ids, candidates=candidates, analyzer=analyzer)
+    if mode in ("bm25+colbert", "hybrid"):
+        if mode == "hybrid" and dense_encoder is None:
+            msg = "mode 'hybrid' needs dense_encoder="
+            raise ValueError(msg)
+        pipe = BM25ColBERT(
+            encoder,
+            texts,
+            ids=ids,
+            candidates=candidates,
+            analyzer=analyzer,
+            language=language,
+            dense=dense_encoder if mode == "hybrid" else None,
+            dense_candidates=dense_candidates,
+            batch_size=batch_size,
+        )
         return lambda q: {h.id: float(h.score) for h in pipe.search(q, k=depth)}
     index: Any = DenseIndex(encoder) if mode == "dense" else ColBERTIndex(encoder)
     index.add(list(texts), ids=list(ids), batch_size=batch_size)

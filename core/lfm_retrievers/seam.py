@@ -19,6 +19,7 @@ from ._validation import (
 )
 from ._workers import run_in_worker
 from .indexes.bm25 import ANALYZERS
+from .indexes.languages import check_language
 from .indexes.qdrant.layout import SEARCH_MODES, payload_key
 from .models.registry import EncoderSpec, resolve_encoder
 from .pipeline import FUSIONS
@@ -33,6 +34,7 @@ __all__ = [
     "check_batch_size",
     "check_choice",
     "check_float",
+    "check_language",
     "check_positive_int",
     "check_str",
     "check_texts",

@@ -319,8 +319,14 @@ class LFMBM25ColBERTRetriever(_ColBERTModelFields):
 
     Returns copies of the documents with ``metadata["relevance_score"]`` (what the results are
     sorted by: the raw MaxSim sum by default, the fused score with ``fusion``),
-    ``metadata["colbert_score"]`` and ``metadata["bm25_score"]``. A query that shares no
-    term with any document has no BM25 candidates and returns ``[]``. Documents are encoded
+    ``metadata["colbert_score"]``, ``metadata["bm25_score"]`` and, with ``dense_model``,
+    ``metadata["dense_score"]`` (None where that stage did not return the document). ``k``
+    documents come back whenever there are ``k``: when fewer than ``candidates`` documents
+    share a term with the query, zero-score documents fill the pool (as rank-bm25's
+    ``get_top_n`` does) and ColBERT ranks them; ``require_match=True`` returns only documents
+    sharing a term (so a query matching nothing returns ``[]``). ``dense_model`` adds the
+    dense model's top ``dense_candidates`` to the pool (every document is encoded once, on the
+    first query), which reaches documents in another language. Documents are encoded
     the first time they are candidates and cached. The BM25 stage is built on first use,
     from ``documents`` as they are then.
 
@@ -353,6 +359,21 @@ class LFMBM25ColBERTRetriever(_ColBERTModelFields):
         description="BM25 analyzer: 'default' (Unicode words, CJK bigrams; alias 'cjk'), "
         "'english' (stopwords + Porter stemmer) or 'model' (the checkpoint's subword tokens).",
     )
+    language: str | None = Field(
+        default=None,
+        description="BM25 stemming for the default analyzer: None, an ISO 639-1 code such as "
+        "'de' (its Snowball stemmer) or 'auto' (each text's detected language).",
+    )
+    require_match: bool = Field(
+        default=False,
+        description="Return only documents sharing a term with the query (no zero-score fill).",
+    )
+    dense_model: ModelPath | None = Field(
+        default=None,
+        description="Optional dense model (hub id, short name or folder) whose top "
+        "dense_candidates join BM25's candidates; every document is encoded once.",
+    )
+    dense_candidates: int = Field(default=100, gt=0, description="Dense candidates per query.")
 
     _pipeline: BM25ColBERT | None = PrivateAttr(default=None)
     _docs_by_id: dict[str, Document] = PrivateAttr(default_factory=dict)
@@ -367,6 +388,13 @@ class LFMBM25ColBERTRetriever(_ColBERTModelFields):
             msg = f"unknown analyzer {value!r}; choose one of {list(choices)}"
             raise ValueError(msg)
         return value
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str | None) -> str | None:
+        from lfm_retrievers.seam import check_language
+
+        return check_language(value)
 
     @model_validator(mode="after")
     def _fusion_options(self) -> LFMBM25ColBERTRetriever:
@@ -422,6 +450,14 @@ class LFMBM25ColBERTRetriever(_ColBERTModelFields):
             rrf_k=self.rrf_k,
             score=self.score,
             analyzer=self.analyzer,
+            language=self.language,
+            require_match=self.require_match,
+            dense=None
+            if self.dense_model is None
+            else EncoderSpec(
+                self.dense_model, device=self.device, dtype=self.dtype, quantize=self.quantize
+            ),
+            dense_candidates=self.dense_candidates,
         )
 
     def _search(self, query: str, k: int | None) -> list[Document]:
@@ -437,6 +473,7 @@ class LFMBM25ColBERTRetriever(_ColBERTModelFields):
                 doc_id=h.id,
                 colbert_score=h.colbert_score,
                 bm25_score=h.bm25_score,
+                **({} if self.dense_model is None else {"dense_score": h.dense_score}),
             )
             for h in hits
         ]

@@ -17,13 +17,13 @@ from lfm_retrievers.evaluation import document_text, evaluate, load_beir
 from lfm_retrievers.indexes._rank_bm25 import build_model, rank_bm25_scores
 from lfm_retrievers.indexes.analyzers import ENGLISH_STOPWORDS
 from lfm_retrievers.indexes.bm25 import (
-    BM25Hit,
     BM25Index,
     ModelAnalyzer,
     default_analyzer,
     english_analyzer,
     get_analyzer,
 )
+from lfm_retrievers.results import SearchHit
 
 # Published BM25 NDCG@10 (BEIR paper, Table 2) and the floor issue 3 sets.
 PUBLISHED = {"scifact": 0.665, "nfcorpus": 0.325}
@@ -95,7 +95,7 @@ def test_scores_match_rank_bm25(variant: str, cls: type) -> None:
         ref_scores = np.asarray(ref.get_scores(terms))
         matching = [i for i in range(len(texts)) if set(terms) & set(default_analyzer(texts[i]))]
         ref_order = sorted(matching, key=lambda i: (-ref_scores[i], i))
-        assert [h.index for h in hits] == ref_order
+        assert [int(h.id) for h in hits] == ref_order
         assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
 
 
@@ -121,7 +121,7 @@ def test_tiny_corpus_scores_are_not_all_zero(texts: list[str]) -> None:
     index = BM25Index(texts)
     hits = index.search("apple", k=10)
     assert hits and all(h.score > 0 for h in hits)
-    assert {h.index for h in hits} == {i for i, t in enumerate(texts) if "apple" in t}
+    assert {int(h.id) for h in hits} == {i for i, t in enumerate(texts) if "apple" in t}
 
 
 def test_okapi_zeroes_a_term_in_half_the_documents() -> None:
@@ -418,11 +418,11 @@ def test_hits_sorted_and_ties_in_corpus_order() -> None:
     index = BM25Index(["same words", "other", "same words", "same words here too"])
     hits = index.search("same", k=10)
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
-    tied = [h.index for h in hits if h.score == hits[0].score]
+    tied = [int(h.id) for h in hits if h.score == hits[0].score]
     assert tied == sorted(tied) and tied == [0, 2]
     top1 = index.search("same", k=1)  # argpartition must not pick index 2 over 0
-    assert [h.index for h in top1] == [0]
-    assert isinstance(top1[0], BM25Hit)
+    assert [int(h.id) for h in top1] == [0]
+    assert isinstance(top1[0], SearchHit)
 
 
 # --------------------------------------------------------------------------- persistence

@@ -217,6 +217,7 @@ PUBLIC_API = {
         "check_batch_size",
         "check_choice",
         "check_float",
+        "check_language",
         "check_positive_int",
         "check_str",
         "check_texts",

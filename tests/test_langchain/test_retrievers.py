@@ -217,7 +217,7 @@ def test_bm25_scores_and_copies(
         m = d.metadata
         assert m["relevance_score"] == m["colbert_score"]
         assert m["colbert_score"] == pytest.approx(colbert_score, rel=1e-4)
-        assert type(m["bm25_score"]) is float and m["bm25_score"] > 0
+        assert type(m["bm25_score"]) is float and m["bm25_score"] >= 0  # 0: a zero-score filler
         assert {
             k: v
             for k, v in m.items()
@@ -256,7 +256,13 @@ async def test_bm25_k_sync_async_and_fusion(hybrid: LFMBM25ColBERTRetriever) -> 
 
 
 def test_bm25_no_shared_term_and_empty_corpus(hybrid: LFMBM25ColBERTRetriever) -> None:
-    assert hybrid.invoke("zzzz qqqq") == []
+    out = hybrid.invoke("zzzz qqqq")  # k documents, like rank-bm25's get_top_n
+    assert len(out) == 3 and all(d.metadata["bm25_score"] == 0.0 for d in out)
+    strict = LFMBM25ColBERTRetriever(
+        documents=hybrid.documents, model=tiny_path("colbert"), k=3, require_match=True
+    )
+    assert strict.invoke("zzzz qqqq") == []
+    assert len(strict.invoke("Berlin")) == 2  # only the two documents that mention it
     assert LFMBM25ColBERTRetriever(model=tiny_path("colbert")).invoke(QUERY) == []
     assert LFMBM25ColBERTRetriever.from_texts([], model=tiny_path("colbert")).invoke(QUERY) == []
 
@@ -305,3 +311,35 @@ def test_bm25_bad_input(hybrid: LFMBM25ColBERTRetriever) -> None:
         LFMBM25ColBERTRetriever(weight=0.3)  # weight without fusion="weighted"
     with pytest.raises(ValueError, match="rrf_k"):
         LFMBM25ColBERTRetriever(fusion="weighted", rrf_k=10)
+    with pytest.raises(ValueError, match="ISO 639-1"):
+        LFMBM25ColBERTRetriever(language="spanish")
+    with pytest.raises(ValueError):
+        LFMBM25ColBERTRetriever(dense_candidates=0)
+
+
+def test_bm25_language_and_dense_model(corpus_docs: list[Document]) -> None:
+    """language= stems BM25 terms; dense_model= adds dense candidates with their scores."""
+    german = LFMBM25ColBERTRetriever(
+        documents=corpus_docs, model=tiny_path("colbert"), language="de", require_match=True
+    )
+    assert german.pipeline.bm25.language == "de"
+    assert [d.page_content for d in german.invoke("Hauptstädte")] == [
+        "Die Hauptstadt von Deutschland ist Berlin."
+    ]
+    auto = LFMBM25ColBERTRetriever(
+        documents=corpus_docs, model=tiny_path("colbert"), language="auto", require_match=True
+    )
+    assert [d.page_content for d in auto.invoke("Hauptstädte")] == [
+        "Die Hauptstadt von Deutschland ist Berlin."
+    ]
+    dense = LFMBM25ColBERTRetriever(
+        documents=corpus_docs,
+        model=tiny_path("colbert"),
+        dense_model=tiny_path("embedding"),
+        dense_candidates=2,
+        k=2,
+    )
+    out = dense.invoke("zzzz")  # no BM25 match: the dense top 2 are the candidates
+    assert len(out) == 2
+    assert all(d.metadata["bm25_score"] is None for d in out)
+    assert all(isinstance(d.metadata["dense_score"], float) for d in out)

@@ -70,6 +70,38 @@ class TestLFMBM25ColBERTRetrieverStandard(RetrieversIntegrationTests):
         return QUERY
 
 
+class TestLFMBM25ColBERTRetrieverNoMatchQuery(RetrieversIntegrationTests):
+    """The standard suite with a query that shares no word with any document: k results."""
+
+    @property
+    def retriever_constructor(self) -> type[LFMBM25ColBERTRetriever]:
+        return LFMBM25ColBERTRetriever
+
+    @property
+    def retriever_constructor_params(self) -> dict[str, Any]:
+        docs = [Document(page_content=t, metadata=m) for t, m in CORPUS]
+        return {"model": tiny_path("colbert"), "documents": docs, "k": 2}
+
+    @property
+    def retriever_query_example(self) -> str:
+        assert not set(NO_MATCH_QUERY.lower().split()) & {
+            w.strip(".,").lower() for t, _ in CORPUS for w in t.split()
+        }
+        return NO_MATCH_QUERY
+
+
+class TestLFMBM25ColBERTHybridRetrieverNoMatchQuery(TestLFMBM25ColBERTRetrieverNoMatchQuery):
+    """The same with hybrid candidates (a dense model); require_match stays False."""
+
+    @property
+    def retriever_constructor_params(self) -> dict[str, Any]:
+        params = super().retriever_constructor_params
+        return {**params, "dense_model": tiny_path("embedding"), "dense_candidates": 3}
+
+
+NO_MATCH_QUERY = "quantum chromodynamics lattice"
+
+
 def _saved_index() -> str:
     """An index over CORPUS, saved once per session next to the tiny checkpoints."""
     folder = tiny_path("langchain-colbert-index")

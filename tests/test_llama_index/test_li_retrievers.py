@@ -337,12 +337,43 @@ def test_bm25_retriever_with_all_candidates_equals_full_maxsim(
     tiny_colbert_path: Path, oracle: ColBERTEncoder, nodes: list[TextNode]
 ) -> None:
     r = LFMBM25ColBERTRetriever(nodes, model=tiny_colbert_path, similarity_top_k=3, candidates=100)
-    query = "order"  # a term of several nodes; the others have no BM25 overlap at all
-    hits = r.retrieve(query)
+    query = "order"  # a term of few nodes; the others have no BM25 overlap at all
+    # a corpus no larger than `candidates` is ranked by ColBERT alone (zero-score fillers)
+    assert ids(r.retrieve(query)) == expected_ranking(oracle, nodes, query, 3)[0]
+    strict = LFMBM25ColBERTRetriever(
+        nodes, model=tiny_colbert_path, similarity_top_k=3, require_match=True
+    )
     texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
     matching = {h.id for h in BM25Index(texts, ids=[n.node_id for n in nodes]).search(query, k=100)}
     pool = [n for n in nodes if n.node_id in matching]
-    assert ids(hits) == expected_ranking(oracle, pool, query, 3)[0]
+    assert 1 <= len(pool) < 3
+    assert ids(strict.retrieve(query)) == expected_ranking(oracle, pool, query, 3)[0]
+    assert strict.retrieve("zzzz qqqq") == []
+    assert len(r.retrieve("zzzz qqqq")) == 3  # k results always
+
+
+def test_bm25_retriever_language_and_dense_model(
+    tiny_colbert_path: Path, tiny_embedding_path: Path, nodes: list[TextNode]
+) -> None:
+    r = LFMBM25ColBERTRetriever(
+        nodes,
+        model=tiny_colbert_path,
+        dense_model=tiny_embedding_path,
+        dense_candidates=2,
+        similarity_top_k=2,
+        language="auto",
+    )
+    hits = r.retrieve("zzzz qqqq")  # no BM25 match: the dense top 2 are the candidates
+    assert len(hits) == 2
+    for h in hits:
+        meta = h.node.metadata
+        assert meta["bm25_score"] is None and meta["bm25_rank"] is None
+        assert isinstance(meta["dense_score"], float) and meta["dense_rank"] in (1, 2)
+        assert "dense_score" not in h.node.get_content(metadata_mode=MetadataMode.EMBED)
+    with pytest.raises(ValueError, match="ISO 639-1"):
+        LFMBM25ColBERTRetriever(nodes, language="klingon")
+    with pytest.raises(TypeError, match="require_match"):
+        LFMBM25ColBERTRetriever(nodes, require_match=1)  # type: ignore[arg-type]
 
 
 def test_bm25_retriever_bad_input(

@@ -68,6 +68,21 @@ def register(sub: Any) -> None:
     )
     e.add_argument("--analyzer", default="default", help="BM25 analyzer (default: default)")
     e.add_argument(
+        "--language",
+        default=None,
+        help="BM25 stemming: an ISO 639-1 code (its Snowball stemmer) or 'auto' (each text's "
+        "detected language); default: none",
+    )
+    e.add_argument(
+        "--dense-model",
+        metavar="MODEL",
+        help="dense model of --mode hybrid (hub id, folder or 'tiny'; default "
+        f"$LFM_RETRIEVERS_DENSE_MODEL or {DEFAULT_DENSE})",
+    )
+    e.add_argument(
+        "--dense-candidates", type=int, default=100, help="dense candidates of hybrid (100)"
+    )
+    e.add_argument(
         "--bm25-variant", default="plus", help="rank-bm25 variant: plus, okapi, l (default plus)"
     )
     e.add_argument("--k1", type=float, default=1.5)
@@ -104,6 +119,18 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(msg)
     mode = args.mode
     enc: DenseEncoder | ColBERTEncoder | None = None
+    dense: DenseEncoder | ColBERTEncoder | None = None
+    if mode == "hybrid":
+        dense = load_model(
+            args.dense_model,
+            "dense",
+            device=args.device,
+            dtype=args.dtype,
+            quantize=args.quantize,
+        )
+    elif args.dense_model is not None:
+        msg = "--dense-model is used by --mode hybrid only"
+        raise CLIError(msg)
     if mode != "bm25":
         enc = load_model(
             args.model,
@@ -138,10 +165,13 @@ def run(args: argparse.Namespace) -> int:
             depth=args.depth,
             candidates=args.candidates,
             analyzer=args.analyzer,
+            language=args.language,
             bm25_variant=args.bm25_variant,
             k1=args.k1,
             b=args.b,
             batch_size=args.batch_size,
+            dense_encoder=dense,
+            dense_candidates=args.dense_candidates,
         )
         index_s = time.perf_counter() - t0
         run: dict[str, dict[str, float]] = {}
@@ -165,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
             }
         )
 
-    settings = _eval_settings(args, enc)
+    settings = _eval_settings(args, enc, dense)
     if args.json:
         _print_json({"mode": mode, "settings": settings, "results": results})
     else:
@@ -209,7 +239,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _eval_settings(
-    args: argparse.Namespace, enc: DenseEncoder | ColBERTEncoder | None
+    args: argparse.Namespace,
+    enc: DenseEncoder | ColBERTEncoder | None,
+    dense: DenseEncoder | ColBERTEncoder | None = None,
 ) -> dict[str, Any]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -230,8 +262,8 @@ def _eval_settings(
         "max_queries": args.max_queries,
         "lfm_retrievers": __version__,
     }
-    if args.mode in ("bm25", "bm25+colbert"):
-        s["bm25"] = {"library": "rank-bm25", "analyzer": args.analyzer}
+    if args.mode in ("bm25", "bm25+colbert", "hybrid"):
+        s["bm25"] = {"library": "rank-bm25", "analyzer": args.analyzer, "language": args.language}
         if args.mode == "bm25":
             s["bm25"].update({"variant": args.bm25_variant, "k1": args.k1, "b": args.b})
         else:
@@ -240,4 +272,7 @@ def _eval_settings(
     if enc is not None:
         kind = "dense" if args.mode == "dense" else "colbert"
         s["model"] = _model_info(enc, args.model, kind)
+    if dense is not None:
+        s["dense_model"] = _model_info(dense, args.dense_model, "dense")
+        s["dense_candidates"] = args.dense_candidates
     return s

@@ -156,7 +156,25 @@ def register(sub: Any) -> None:
         "(default: hybrid with --dense-model, else bm25+colbert)",
     )
     s.add_argument(
-        "--dense-model", help="with --qdrant: a dense model for the dense and hybrid modes"
+        "--language",
+        default=None,
+        help="BM25 stemming: an ISO 639-1 code (e.g. de: its Snowball stemmer) or 'auto' "
+        "(each text's detected language); default: none",
+    )
+    s.add_argument(
+        "--require-match",
+        action="store_true",
+        help="only documents sharing a word with the query (default: fill up to -k)",
+    )
+    s.add_argument(
+        "--dense-model",
+        metavar="MODEL",
+        help="a dense model (hub id, folder or 'tiny'): its top --dense-candidates join BM25's "
+        "candidates (every document is encoded once); with --qdrant, for the dense and hybrid "
+        "modes",
+    )
+    s.add_argument(
+        "--dense-candidates", type=int, default=100, help="dense candidates (default 100)"
     )
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -170,8 +188,14 @@ def run(args: argparse.Namespace) -> int:
     if not query:
         msg = "the query is empty"
         raise CLIError(msg)
-    if args.k < 1 or args.candidates < 1:
-        msg = f"-k and --candidates must be >= 1 (got {args.k}, {args.candidates})"
+    if args.k < 1 or args.candidates < 1 or args.dense_candidates < 1:
+        msg = (
+            "-k, --candidates and --dense-candidates must be >= 1 (got "
+            f"{args.k}, {args.candidates}, {args.dense_candidates})"
+        )
+        raise CLIError(msg)
+    if args.index is not None and (args.dense_model or args.language or args.require_match):
+        msg = "--dense-model, --language and --require-match apply to BM25 -> ColBERT, not --index"
         raise CLIError(msg)
     if (args.qdrant is None) != (args.collection is None):
         msg = "--qdrant and --collection go together"
@@ -196,6 +220,7 @@ def run(args: argparse.Namespace) -> int:
         msg = f"no index at {index_dir} yet: pass --corpus to build it"
         raise CLIError(msg)
     enc: Any = None
+    dense: Any = None
     qdrant_s = 0.0
     if args.qdrant is not None:
         enc, rows, how, qdrant_s = _search_qdrant(args, query, docs, progress)
@@ -216,28 +241,53 @@ def run(args: argparse.Namespace) -> int:
         rows = []
         from lfm_retrievers.pipeline import BM25ColBERT
 
-        pipe = BM25ColBERT(
-            enc,  # type: ignore[arg-type]
-            [d.search_text for d in docs],
-            ids=[d.id for d in docs],
-            metadata=[d.metadata for d in docs],
-            candidates=args.candidates,
-            analyzer=args.analyzer,
-        )
+        dense = None
+        if args.dense_model:
+            dense = load_model(
+                args.dense_model,
+                "dense",
+                device=args.device,
+                dtype=args.dtype,
+                quantize=args.quantize,
+                fallback_tiny=args.fallback_tiny,
+            )
+        try:
+            pipe = BM25ColBERT(
+                enc,  # type: ignore[arg-type]
+                [d.search_text for d in docs],
+                ids=[d.id for d in docs],
+                metadata=[d.metadata for d in docs],
+                candidates=args.candidates,
+                analyzer=args.analyzer,
+                language=args.language,
+                require_match=args.require_match,
+                dense=dense,  # type: ignore[arg-type]
+                dense_candidates=args.dense_candidates,
+                show_progress=progress,
+            )
+        except ValueError as exc:
+            raise CLIError(str(exc)) from exc
         for hit in pipe.search(query, k=args.k):
             rows.append(
                 {
                     "rank": hit.rank,
                     "id": hit.id,
                     "score": float(hit.score),
-                    "colbert_score": float(hit.colbert_score),
-                    "bm25_score": None if hit.bm25_score is None else float(hit.bm25_score),
+                    "colbert_score": hit.colbert_score,
+                    "bm25_score": hit.bm25_score,
                     "bm25_rank": hit.bm25_rank,
+                    "dense_score": hit.dense_score,
+                    "dense_rank": hit.dense_rank,
                     "text": hit.text,
                     "metadata": dict(hit.metadata or {}),
                 }
             )
         how = f"BM25 top {args.candidates} -> ColBERT rerank (in process, no index)"
+        if dense is not None:
+            how = (
+                f"BM25 top {args.candidates} + dense top {args.dense_candidates} -> "
+                "ColBERT rerank (in process)"
+            )
     else:
         rows = []
         index = _open_index(index_dir, enc, docs, progress)
@@ -251,6 +301,8 @@ def run(args: argparse.Namespace) -> int:
                     "colbert_score": float(hit.score),
                     "bm25_score": None,
                     "bm25_rank": None,
+                    "dense_score": None,
+                    "dense_rank": None,
                     "text": hit.text,
                     "metadata": dict(hit.metadata or {}),
                 }
@@ -264,6 +316,7 @@ def run(args: argparse.Namespace) -> int:
         row["highlights"] = highlight_spans(enc.explain(query, row["text"]), row["text"])
 
     info = _model_info(enc, args.model, "colbert", index_dir if reuse else None)
+    dense_info = None if dense is None else _model_info(dense, args.dense_model, "dense")
     if args.json:
         _print_json(
             {
@@ -280,6 +333,8 @@ def run(args: argparse.Namespace) -> int:
                     "k": args.k,
                     "candidates": None if args.index else args.candidates,
                     "analyzer": None if args.index else args.analyzer,
+                    "language": None if args.index else args.language,
+                    "dense_model": None if dense_info is None else dense_info["name"],
                     "score": "raw MaxSim (sum over query vectors)",
                 },
                 "seconds": round(search_s, 3),

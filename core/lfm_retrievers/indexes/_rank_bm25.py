@@ -16,7 +16,14 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import rank_bm25
 
-__all__ = ["VARIANT_CLASSES", "build_model", "rank_bm25_scores"]
+__all__ = [
+    "DEFAULT_DELTA",
+    "VARIANTS",
+    "VARIANT_ALIASES",
+    "VARIANT_CLASSES",
+    "build_model",
+    "rank_bm25_scores",
+]
 
 #: BM25Index variant name -> rank-bm25 class.
 VARIANT_CLASSES: dict[str, type[rank_bm25.BM25]] = {
@@ -24,6 +31,19 @@ VARIANT_CLASSES: dict[str, type[rank_bm25.BM25]] = {
     "okapi": rank_bm25.BM25Okapi,
     "l": rank_bm25.BM25L,
 }
+VARIANTS = tuple(VARIANT_CLASSES)
+#: Accepted spellings of each variant.
+VARIANT_ALIASES = {
+    "plus": "plus",
+    "bm25plus": "plus",
+    "bm25+": "plus",
+    "okapi": "okapi",
+    "bm25okapi": "okapi",
+    "l": "l",
+    "bm25l": "l",
+}
+#: rank-bm25's default ``delta`` of the variants that have one.
+DEFAULT_DELTA = {"plus": 1.0, "l": 0.5}
 
 
 def build_model(

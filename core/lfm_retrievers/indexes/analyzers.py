@@ -13,18 +13,25 @@ r"""BM25 analyzers: how a text becomes the terms BM25 counts.
   text; tokens that cover no word character are dropped). Pass ``tokenizer=`` an encoder or
   a ``tokenizers.Tokenizer``.
 * Any callable ``str -> list[str]``.
+
+**Languages.** ``language=`` (on :func:`get_analyzer`, ``BM25Index``, ``BM25ColBERT`` and every
+BM25-using adapter) adds a Snowball stemmer to ``"default"``: an ISO 639-1 code picks that
+language's stemmer (:class:`LanguageAnalyzer`; a language without one keeps the default
+analyzer and logs that once), and ``"auto"`` detects each text's language and stems it with its
+own (:class:`AutoLanguageAnalyzer`, detection in :mod:`.languages`). Measured NDCG@10 per
+language is in the README.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from tokenizers import Tokenizer
 
-from .languages import algorithm_stemmer
+from .languages import AUTO, algorithm_stemmer, check_language, get_detector, snowball_stemmer
 
 Analyzer = Callable[[str], list[str]]
 
@@ -120,6 +127,59 @@ def english_analyzer(text: str) -> list[str]:
     ]
 
 
+def _stemmed(text: str, stem: Callable[[str], str] | None) -> list[str]:
+    if stem is None:
+        return default_analyzer(text)
+    return [w if cjk else stem(w) for w, cjk in _words(_normalize(text))]
+
+
+class LanguageAnalyzer:
+    """The ``"default"`` analyzer plus one language's Snowball stemmer.
+
+    >>> LanguageAnalyzer("es")("Las casas blancas")
+    ['las', 'cas', 'blanc']
+    """
+
+    def __init__(self, language: str) -> None:
+        code = check_language(language)
+        if code is None or code == AUTO:
+            msg = f"LanguageAnalyzer needs an ISO 639-1 code, got {language!r}"
+            raise ValueError(msg)
+        self.language: str = code
+        self._stem = snowball_stemmer(code)
+
+    def __call__(self, text: str) -> list[str]:
+        """Analyze one text."""
+        return _stemmed(text, self._stem)
+
+
+class AutoLanguageAnalyzer:
+    """The ``"default"`` analyzer plus the Snowball stemmer of each text's detected language.
+
+    Calling it analyzes a document (detected from its own text). :meth:`query` analyzes a
+    query, whose language is chosen among the corpus's languages with their mix as the prior
+    (short queries are where detection fails; see :mod:`.languages`).
+    """
+
+    language = AUTO
+
+    def detect(self, text: str) -> str:
+        """The detected language (ISO 639-1) of a document."""
+        return get_detector().document_language(text)
+
+    def analyze(self, text: str, language: str | None) -> list[str]:
+        """Analyze ``text`` as ``language`` (``None``: no stemming)."""
+        return _stemmed(text, None if language is None else snowball_stemmer(language))
+
+    def query(self, text: str, prior: Mapping[str, float] | None = None) -> list[str]:
+        """Analyze a query; ``prior`` maps each corpus language to its document count."""
+        return self.analyze(text, get_detector().query_language(text, prior))
+
+    def __call__(self, text: str) -> list[str]:
+        """Analyze one document in its detected language."""
+        return self.analyze(text, self.detect(text))
+
+
 class ModelAnalyzer:
     """The checkpoint's own subword tokens as BM25 terms (token ids as strings).
 
@@ -161,18 +221,32 @@ ANALYZERS = ("default", "english", "model")
 ANALYZER_ALIASES = {"default": "default", "cjk": "default", "english": "english", "model": "model"}
 
 
-def get_analyzer(analyzer: str | Analyzer, tokenizer: Any = None) -> tuple[str, Analyzer]:
+def get_analyzer(
+    analyzer: str | Analyzer = "default", tokenizer: Any = None, *, language: str | None = None
+) -> tuple[str, Analyzer]:
     """Resolve an analyzer name or callable to ``(name, function)``.
 
     Names: ``"default"`` (alias ``"cjk"``), ``"english"``, ``"model"`` (needs ``tokenizer``:
     an encoder or a ``tokenizers.Tokenizer``). A callable gets the name ``"custom"``.
+    ``language`` (``"default"`` only): an ISO 639-1 code gives a :class:`LanguageAnalyzer`,
+    ``"auto"`` an :class:`AutoLanguageAnalyzer`; ``None`` (default) stems nothing.
+
+    >>> get_analyzer("default", language="de")[1]("Die Häuser")
+    ['die', 'haus']
     """
+    code = check_language(language)
     if isinstance(analyzer, str):
         name = ANALYZER_ALIASES.get(analyzer.lower())
         if name is None:
             msg = (
                 f"unknown analyzer {analyzer!r}; choose one of {[*ANALYZERS, 'cjk']} "
                 "or pass a callable"
+            )
+            raise ValueError(msg)
+        if code is not None and name != "default":
+            msg = (
+                f"language= applies to the 'default' analyzer, not analyzer={analyzer!r} "
+                "(leave language=None, or use analyzer='default')"
             )
             raise ValueError(msg)
         if name == "model":
@@ -183,7 +257,14 @@ def get_analyzer(analyzer: str | Analyzer, tokenizer: Any = None) -> tuple[str, 
         if tokenizer is not None:
             msg = f"tokenizer= is only used by analyzer='model', not {analyzer!r}"
             raise ValueError(msg)
+        if code == AUTO:
+            return name, AutoLanguageAnalyzer()
+        if code is not None:
+            return name, LanguageAnalyzer(code)
         return name, default_analyzer if name == "default" else english_analyzer
+    if code is not None:
+        msg = "language= applies to the 'default' analyzer, not to a custom analyzer"
+        raise ValueError(msg)
     if isinstance(analyzer, ModelAnalyzer):
         return "model", analyzer
     if callable(analyzer):

@@ -48,7 +48,6 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,24 +58,32 @@ from tokenizers import Tokenizer
 from lfm_retrievers._io import atomic_dir_write
 from lfm_retrievers._validation import check_float, check_positive_int
 from lfm_retrievers._version import __version__
+from lfm_retrievers.results import SearchHit
 
-from ._rank_bm25 import VARIANT_CLASSES, build_model, rank_bm25_scores
+from ._rank_bm25 import (
+    DEFAULT_DELTA,
+    VARIANT_ALIASES,
+    VARIANTS,
+    build_model,
+    rank_bm25_scores,
+)
 from .analyzers import (
     ANALYZER_ALIASES,
     ANALYZERS,
     Analyzer,
+    AutoLanguageAnalyzer,
     ModelAnalyzer,
     default_analyzer,
     english_analyzer,
     get_analyzer,
 )
+from .languages import check_language
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "ANALYZERS",
     "VARIANTS",
-    "BM25Hit",
     "BM25Index",
     "ModelAnalyzer",
     "default_analyzer",
@@ -86,29 +93,6 @@ __all__ = [
 
 FORMAT = "lfm-retrievers/bm25"
 FORMAT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class BM25Hit:
-    """One BM25 result: document id, BM25 score, position in the index, 1-based rank."""
-
-    id: str
-    score: float
-    index: int
-    rank: int
-
-
-VARIANTS = tuple(VARIANT_CLASSES)
-_VARIANT_ALIASES = {
-    "plus": "plus",
-    "bm25plus": "plus",
-    "bm25+": "plus",
-    "okapi": "okapi",
-    "bm25okapi": "okapi",
-    "l": "l",
-    "bm25l": "l",
-}
-_DEFAULT_DELTA = {"plus": 1.0, "l": 0.5}
 
 
 def _check_texts(texts: object) -> list[str]:
@@ -172,9 +156,14 @@ class BM25Index:
     >>> index = BM25Index(["the cat sat", "a dog barked", "cats and dogs"], ids=["a", "b", "c"])
     >>> [(h.id, h.rank) for h in index.search("cat", k=2)]
     [('a', 1)]
+    >>> [(h.id, h.score) for h in index.search("cat", k=2, require_match=False)]
+    [('a', 1.386...), ('b', 0.0)]
 
-    Only documents sharing at least one analyzed term with the query are returned, best first
-    (ties in corpus order), so a query of only punctuation gives ``[]``. With
+    By default only documents sharing at least one analyzed term with the query are returned,
+    best first (ties in corpus order), so a query of only punctuation gives ``[]``;
+    ``require_match=False`` fills up to ``k`` with zero-score documents in corpus order, as
+    rank-bm25's ``get_top_n`` does. ``language`` adds a Snowball stemmer to the default
+    analyzer (an ISO 639-1 code, or ``"auto"`` per text; see :mod:`.analyzers`). With
     ``variant="okapi"`` a matching document can score 0 on tiny corpora and is then not
     returned; that is why it is not the default. ``ids`` default to ``"0"``, ``"1"``, ... and
     are never reused. Methods are thread-safe.
@@ -188,17 +177,19 @@ class BM25Index:
         *,
         analyzer: str | Analyzer = "default",
         tokenizer: Any = None,
+        language: str | None = None,
         variant: str = "plus",
         k1: float = 1.5,
         b: float = 0.75,
         delta: float | None = None,
         epsilon: float | None = None,
     ) -> None:
-        self.analyzer_name, self.analyzer = get_analyzer(analyzer, tokenizer)
-        if not isinstance(variant, str) or variant.lower() not in _VARIANT_ALIASES:
+        self.language = check_language(language)
+        self.analyzer_name, self.analyzer = get_analyzer(analyzer, tokenizer, language=language)
+        if not isinstance(variant, str) or variant.lower() not in VARIANT_ALIASES:
             msg = f"unknown variant {variant!r}; choose one of {list(VARIANTS)}"
             raise ValueError(msg)
-        self.variant = _VARIANT_ALIASES[variant.lower()]
+        self.variant = VARIANT_ALIASES[variant.lower()]
         self.k1 = check_float(k1, "k1", 0.0)
         self.b = check_float(b, "b", 0.0, 1.0)
         if self.variant == "okapi":
@@ -210,7 +201,7 @@ class BM25Index:
             if epsilon is not None:
                 msg = f"epsilon is a BM25Okapi parameter; variant={self.variant!r} takes delta"
                 raise ValueError(msg)
-            default = _DEFAULT_DELTA[self.variant]
+            default = DEFAULT_DELTA[self.variant]
             self.param = check_float(default if delta is None else delta, "delta", 0.0)
 
         self._lock = threading.RLock()
@@ -221,6 +212,8 @@ class BM25Index:
         self._doc_freqs: list[dict[str, int]] = []
         self._doc_len: list[int] = []
         self._df: Counter[str] = Counter()
+        self._langs: list[str | None] = []  # each document's language (language="auto")
+        self._lang_counts: Counter[str | None] = Counter()
         self._n_tokens = 0
         self._next_auto = 0
         self._model: rank_bm25.BM25 | None = None
@@ -236,6 +229,7 @@ class BM25Index:
     def __repr__(self) -> str:
         return (
             f"BM25Index(n_docs={len(self)}, analyzer={self.analyzer_name!r}, "
+            f"language={self.language!r}, "
             f"variant={self.variant!r}, k1={self.k1}, b={self.b})"
         )
 
@@ -259,19 +253,15 @@ class BM25Index:
             i = self._pos[doc_id]
             return self._texts[i], copy.deepcopy(self._metadata[i])
 
-    def text_at(self, index: int) -> str:
-        """Text of the document at position ``index`` (as in ``BM25Hit.index``)."""
-        return self._texts[index]
-
-    def metadata_at(self, index: int) -> dict[str, Any]:
-        """A copy of the metadata of the document at position ``index``."""
-        return copy.deepcopy(self._metadata[index])
-
-    def _analyze_many(self, texts: Sequence[str]) -> list[list[str]]:
-        batch = getattr(self.analyzer, "batch", None)
-        if callable(batch):
-            return list(batch(texts))
-        return [list(self.analyzer(t)) for t in texts]
+    def _analyze_many(self, texts: Sequence[str]) -> tuple[list[list[str]], list[str | None]]:
+        """Terms of each text, and each text's language (detected with language="auto")."""
+        an = self.analyzer
+        if isinstance(an, AutoLanguageAnalyzer):
+            langs: list[str | None] = [an.detect(t) for t in texts]
+            return [an.analyze(t, g) for t, g in zip(texts, langs, strict=True)], langs
+        batch = getattr(an, "batch", None)
+        tokens = list(batch(texts)) if callable(batch) else [list(an(t)) for t in texts]
+        return tokens, [self.language] * len(texts)
 
     def add(
         self,
@@ -283,7 +273,7 @@ class BM25Index:
         texts = _check_texts(texts)
         given = _check_ids(ids, len(texts))
         metas = _check_metadata(metadata, len(texts))
-        tokens = self._analyze_many(texts)
+        tokens, langs = self._analyze_many(texts)
         for i, toks in enumerate(tokens):
             if not all(isinstance(t, str) for t in toks):
                 msg = (
@@ -315,6 +305,8 @@ class BM25Index:
                 self._doc_len.append(len(toks))
                 self._n_tokens += len(toks)
                 self._df.update(freqs.keys())
+            self._langs.extend(langs)
+            self._lang_counts.update(langs)
             if texts:
                 self._model = None
             return list(new_ids)
@@ -334,6 +326,7 @@ class BM25Index:
             if not gone:
                 return
             for i in gone:
+                self._lang_counts[self._langs[i]] -= 1
                 self._df.subtract(self._doc_freqs[i].keys())
                 self._n_tokens -= self._doc_len[i]
             self._df = Counter({t: c for t, c in self._df.items() if c > 0})
@@ -343,6 +336,7 @@ class BM25Index:
             self._metadata = [self._metadata[i] for i in keep]
             self._doc_freqs = [self._doc_freqs[i] for i in keep]
             self._doc_len = [self._doc_len[i] for i in keep]
+            self._langs = [self._langs[i] for i in keep]
             self._pos = {x: i for i, x in enumerate(self._ids)}
             self._model = None
 
@@ -374,7 +368,12 @@ class BM25Index:
             model = self._bm25()
             if model is None:
                 return np.zeros(len(self._ids))
-            terms = [t for t in self.analyzer(query) if t in self._df]
+            if isinstance(self.analyzer, AutoLanguageAnalyzer):
+                prior = {g: c for g, c in self._lang_counts.items() if g and c > 0}
+                analyzed = self.analyzer.query(query, prior)
+            else:
+                analyzed = self.analyzer(query)
+            terms = [t for t in analyzed if t in self._df]
             if not terms:
                 return np.zeros(len(self._ids))
             scores = rank_bm25_scores(model, terms)
@@ -382,24 +381,41 @@ class BM25Index:
             scores = np.nan_to_num(scores, nan=0.0, posinf=0.0, neginf=0.0)
         return scores
 
-    def search(self, query: str, k: int = 10) -> list[BM25Hit]:
-        """Top ``k`` documents sharing a term with ``query``, best first (ties: index order)."""
+    def search(self, query: str, k: int = 10, *, require_match: bool = True) -> list[SearchHit]:
+        """Top ``k`` documents for ``query``, best first (ties: index order).
+
+        With ``require_match`` (default) only documents sharing a term with the query;
+        otherwise zero-score documents fill up to ``k`` in index order (rank-bm25's
+        ``get_top_n``). Hits carry a copy of the text and metadata, and ``bm25_score`` /
+        ``bm25_rank`` equal to ``score`` / ``rank``.
+        """
         k = check_positive_int(k, "k")
+        if not isinstance(require_match, bool):
+            msg = f"require_match must be True or False, got {require_match!r}"
+            raise TypeError(msg)
         with self._lock:
             scores = self.get_scores(query)
-            ids = self._ids
             hit = np.flatnonzero(scores)
-            if hit.size == 0:
-                return []
             if hit.size > k:
                 # Keep every document scoring at least the k-th best (argpartition may cut
                 # inside a tie), then order by score and break ties by index.
                 kth = -np.partition(-scores[hit], k - 1)[k - 1]
                 hit = hit[scores[hit] >= kth]
-            top = hit[np.lexsort((hit, -scores[hit]))[:k]]
+            top = hit[np.lexsort((hit, -scores[hit]))[:k]].tolist()
+            if not require_match and len(top) < k:
+                matched = set(top)
+                top += [i for i in range(len(self._ids)) if i not in matched][: k - len(top)]
             return [
-                BM25Hit(id=ids[i], score=float(scores[i]), index=int(i), rank=r)
-                for r, i in enumerate(top.tolist(), 1)
+                SearchHit(
+                    id=self._ids[i],
+                    score=float(scores[i]),
+                    text=self._texts[i],
+                    metadata=copy.deepcopy(self._metadata[i]),
+                    rank=r,
+                    bm25_score=float(scores[i]),
+                    bm25_rank=r,
+                )
+                for r, i in enumerate(top, 1)
             ]
 
     # ------------------------------------------------------------------ persistence
@@ -428,6 +444,7 @@ class BM25Index:
                 "format_version": FORMAT_VERSION,
                 "package_version": __version__,
                 "analyzer": self.analyzer_name,
+                "language": self.language,
                 "params": self.params,
                 "n_docs": len(self._ids),
                 "n_terms": len(vocab),
@@ -441,13 +458,14 @@ class BM25Index:
 
             def write(tmp: Path) -> None:
                 with (tmp / "documents.jsonl").open("w", encoding="utf-8") as f:
-                    for doc_id, text, meta in zip(
-                        self._ids, self._texts, self._metadata, strict=True
+                    for doc_id, text, meta, lang in zip(
+                        self._ids, self._texts, self._metadata, self._langs, strict=True
                     ):
+                        row: dict[str, Any] = {"id": doc_id, "text": text, "metadata": meta}
+                        if self.language == "auto":
+                            row["language"] = lang
                         try:
-                            line = json.dumps(
-                                {"id": doc_id, "text": text, "metadata": meta}, ensure_ascii=False
-                            )
+                            line = json.dumps(row, ensure_ascii=False)
                         except (TypeError, ValueError) as exc:
                             msg = f"metadata of document {doc_id!r} is not JSON-serializable: {exc}"
                             raise TypeError(msg) from exc
@@ -520,7 +538,10 @@ class BM25Index:
                 msg = f"corrupted BM25 index at {root}: tokenizer.json missing"
                 raise ValueError(msg)
             tokenizer = Tokenizer.from_file(str(tok_path))
-        index = cls(analyzer=analyzer, tokenizer=tokenizer, **dict(config["params"]))
+        language = config.get("language")
+        index = cls(
+            analyzer=analyzer, tokenizer=tokenizer, language=language, **dict(config["params"])
+        )
         if index.analyzer_name != saved:
             msg = f"{root} was built with analyzer {saved!r}, not {index.analyzer_name!r}"
             raise ValueError(msg)
@@ -569,6 +590,8 @@ class BM25Index:
             index._doc_len.append(length)
             index._n_tokens += length
             index._df.update(freqs.keys())
+            index._langs.append(d.get("language") if language == "auto" else language)
+        index._lang_counts.update(index._langs)
         if len(index._pos) != n:
             msg = f"corrupted BM25 index at {root}: duplicate ids in documents.jsonl"
             raise ValueError(msg)

@@ -51,10 +51,12 @@ from lfm_retrievers import (  # noqa: E402
     ColBERTEncoder,
     ColBERTIndex,
     EmbeddingCache,
+    EncoderSpec,
 )
 from lfm_retrievers.seam import (  # noqa: E402
     FUSIONS,
     SCORE_MODES,
+    check_language,
 )
 
 logger = logging.getLogger(__name__)
@@ -73,6 +75,8 @@ INDEX_DIR = "colbert_index"
 BM25_SCORE_KEY = "bm25_score"
 BM25_RANK_KEY = "bm25_rank"
 COLBERT_SCORE_KEY = "colbert_score"
+DENSE_SCORE_KEY = "dense_score"
+DENSE_RANK_KEY = "dense_rank"
 
 SUPPORTED_FILTER_OPERATORS = (
     FilterOperator.EQ,
@@ -607,8 +611,15 @@ class LFMBM25ColBERTRetriever(_LFMColBERTRetrieverBase):
     (their token vectors are cached across queries), and the ``similarity_top_k`` best come back
     with the ColBERT score in ``NodeWithScore.score`` (raw MaxSim, or ``score="mean"``; the fused
     score with ``fusion="rrf"`` / ``"weighted"``) and ``bm25_score``, ``bm25_rank`` and
-    ``colbert_score`` in the copies' metadata (hidden from the embed and LLM text). A query
-    sharing no term with any node has no BM25 candidates and returns ``[]``.
+    ``colbert_score`` in the copies' metadata (hidden from the embed and LLM text; None where
+    a stage did not return the node). ``similarity_top_k`` nodes come back whenever there are
+    that many: when fewer than ``candidates`` nodes share a term with the query, zero-score
+    nodes fill the pool (rank-bm25's ``get_top_n``) and ColBERT ranks them;
+    ``require_match=True`` keeps only nodes sharing a term (a query matching nothing then
+    returns ``[]``). ``language`` stems BM25 terms (an ISO 639-1 code or ``"auto"``).
+    ``dense_model`` adds the dense model's top ``dense_candidates`` nodes to the pool (with
+    ``dense_score`` / ``dense_rank`` in the metadata); every node is encoded once, on the first
+    query.
 
     Example:
         >>> retriever = LFMBM25ColBERTRetriever(  # doctest: +SKIP
@@ -627,6 +638,10 @@ class LFMBM25ColBERTRetriever(_LFMColBERTRetrieverBase):
         fusion: Literal["rrf", "weighted"] | None = None,
         score: Literal["raw", "mean"] = "raw",
         analyzer: str = "default",
+        language: str | None = None,
+        require_match: bool = False,
+        dense_model: str | os.PathLike[str] | None = None,
+        dense_candidates: int = DEFAULT_CANDIDATES,
         device: str | None = "auto",
         dtype: str | None = "auto",
         quantize: str | None = None,
@@ -659,6 +674,16 @@ class LFMBM25ColBERTRetriever(_LFMColBERTRetrieverBase):
         self.fusion = fusion
         self.score = _score_mode(score)
         self.analyzer = analyzer
+        self.language = check_language(language)
+        if not isinstance(require_match, bool):
+            msg = f"require_match must be True or False, got {require_match!r}"
+            raise TypeError(msg)
+        self.require_match = require_match
+        if dense_model is not None and not isinstance(dense_model, str | os.PathLike):
+            msg = f"dense_model must be a model name or path, got {type(dense_model).__name__}"
+            raise TypeError(msg)
+        self.dense_model = None if dense_model is None else os.fspath(dense_model)
+        self.dense_candidates = _positive_int("dense_candidates", dense_candidates)
         kept = _nodes_with_text(nodes, type(self).__name__)
         ids = [n.node_id for n in kept]
         repeated = sorted({i for i in ids if ids.count(i) > 1})
@@ -686,6 +711,17 @@ class LFMBM25ColBERTRetriever(_LFMColBERTRetrieverBase):
                     score=self.score,
                     cache=self._cache,
                     analyzer=self.analyzer,
+                    language=self.language,
+                    require_match=self.require_match,
+                    dense=None
+                    if self.dense_model is None
+                    else EncoderSpec(
+                        self.dense_model,
+                        device=self.device,
+                        dtype=self.dtype,
+                        quantize=self.quantize,
+                    ),
+                    dense_candidates=self.dense_candidates,
                 )
             return self._pipeline
 
@@ -702,9 +738,14 @@ class LFMBM25ColBERTRetriever(_LFMColBERTRetrieverBase):
                 self._nodes[h.id],
                 float(h.score),
                 {
-                    BM25_SCORE_KEY: float(h.bm25_score),
-                    BM25_RANK_KEY: int(h.bm25_rank),
-                    COLBERT_SCORE_KEY: float(h.colbert_score),
+                    BM25_SCORE_KEY: h.bm25_score,
+                    BM25_RANK_KEY: h.bm25_rank,
+                    COLBERT_SCORE_KEY: h.colbert_score,
+                    **(
+                        {}
+                        if self.dense_model is None
+                        else {DENSE_SCORE_KEY: h.dense_score, DENSE_RANK_KEY: h.dense_rank}
+                    ),
                 },
             )
             for h in hits
