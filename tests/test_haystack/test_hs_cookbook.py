@@ -32,7 +32,7 @@ def test_haystack_cookbook_runs(tiny_dir: Path) -> None:
         "18 FAQ entries in ar, de, en, es, fr, it, ja, ko, no, pt, sv",
         "indexed 18 documents",
         "BM25 -> ColBERT for",
-        "hybrid (RRF) for",
+        "hybrid (BM25 + dense -> ColBERT) for",
         "ColBERT index, lang de OR fr",
         "loaded back: identical results",
         "run_async: identical results",

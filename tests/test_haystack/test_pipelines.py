@@ -212,3 +212,57 @@ def test_the_allowlist_is_active(tiny_colbert_path: Path) -> None:
     )
     with pytest.raises(DeserializationError):
         Pipeline.loads(yaml)
+
+
+def test_hybrid_candidates_pipeline_reaches_what_bm25_cannot(
+    tiny_embedding_path: Path,
+    tiny_colbert_path: Path,
+    stores: tuple[InMemoryDocumentStore, LFMColBERTDocumentStore],
+    documents: list[Document],
+) -> None:
+    """BM25 + dense candidates, concatenated, reranked by ColBERT: the idiomatic Haystack form
+    of ``BM25ColBERT(dense=...)``. A document sharing no word with the query comes in through
+    the dense branch and is scored by the ranker like the BM25 candidates."""
+    store, _ = stores
+    query = "how long until my parcel arrives"
+    words = set(query.split())
+    embedding = LFMTextEmbedder(tiny_embedding_path).run(text=query)["embedding"]
+    everything = InMemoryEmbeddingRetriever(document_store=store, top_k=len(documents)).run(
+        query_embedding=embedding
+    )["documents"]
+    # the constructed case: the dense branch's best document that shares no word with the query
+    rank = next(
+        i for i, d in enumerate(everything, 1) if not words & set((d.content or "").lower().split())
+    )
+    target = everything[rank - 1].id
+
+    pipe = Pipeline()
+    pipe.add_component("bm25", InMemoryBM25Retriever(document_store=store, top_k=2))
+    pipe.add_component("text_embedder", LFMTextEmbedder(tiny_embedding_path))
+    pipe.add_component("dense", InMemoryEmbeddingRetriever(document_store=store, top_k=rank))
+    pipe.add_component("joiner", DocumentJoiner(join_mode="concatenate"))
+    pipe.add_component("ranker", LFMColBERTRanker(tiny_colbert_path, top_k=len(documents)))
+    pipe.connect("text_embedder.embedding", "dense.query_embedding")
+    pipe.connect("bm25.documents", "joiner.documents")
+    pipe.connect("dense.documents", "joiner.documents")
+    pipe.connect("joiner.documents", "ranker.documents")
+    inputs = {
+        "bm25": {"query": query},
+        "text_embedder": {"text": query},
+        "ranker": {"query": query},
+    }
+    out = pipe.run(inputs, include_outputs_from={"bm25"})
+    bm25_ids = {d.id for d in out["bm25"]["documents"]}
+    ranked = out["ranker"]["documents"]
+    assert target not in bm25_ids
+    assert {d.id for d in ranked} == bm25_ids | {d.id for d in everything[:rank]}
+    union = [d for d in documents if d.id in {r.id for r in ranked}]
+    direct = LFMColBERTRanker(tiny_colbert_path, top_k=len(documents)).run(
+        query=query, documents=union
+    )
+    assert sorted((d.id, d.score) for d in ranked) == sorted(
+        (d.id, d.score) for d in direct["documents"]
+    )
+    loaded = Pipeline.loads(pipe.dumps())
+    again = loaded.run(inputs)["ranker"]["documents"]
+    assert sorted((d.id, d.score) for d in again) == sorted((d.id, d.score) for d in ranked)
