@@ -455,7 +455,11 @@ class LFMBM25ColBERTRetriever(_ColBERTModelFields):
             dense=None
             if self.dense_model is None
             else EncoderSpec(
-                self.dense_model, device=self.device, dtype=self.dtype, quantize=self.quantize
+                self.dense_model,
+                device=self.device,
+                dtype=self.dtype,
+                quantize=self.quantize,
+                backend=self.backend,
             ),
             dense_candidates=self.dense_candidates,
         )

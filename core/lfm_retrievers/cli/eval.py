@@ -127,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             dtype=args.dtype,
             quantize=args.quantize,
+            backend=args.backend,
         )
     elif args.dense_model is not None:
         msg = "--dense-model is used by --mode hybrid only"

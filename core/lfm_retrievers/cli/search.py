@@ -249,6 +249,7 @@ def run(args: argparse.Namespace) -> int:
                 device=args.device,
                 dtype=args.dtype,
                 quantize=args.quantize,
+                backend=args.backend,
                 fallback_tiny=args.fallback_tiny,
             )
         try:

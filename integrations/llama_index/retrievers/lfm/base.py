@@ -720,6 +720,7 @@ class LFMBM25ColBERTRetriever(_LFMColBERTRetrieverBase):
                         device=self.device,
                         dtype=self.dtype,
                         quantize=self.quantize,
+                        backend=self.backend,
                     ),
                     dense_candidates=self.dense_candidates,
                 )
