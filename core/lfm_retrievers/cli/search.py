@@ -190,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(msg)
     if args.k < 1 or args.candidates < 1 or args.dense_candidates < 1:
         msg = (
-            "-k, --candidates and --dense-candidates must be >= 1 (got "
+            "-k and --candidates (and --dense-candidates) must be >= 1 (got "
             f"{args.k}, {args.candidates}, {args.dense_candidates})"
         )
         raise CLIError(msg)
