@@ -30,7 +30,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lfm_retrievers._io import replace_dir
-from lfm_retrievers._validation import check_batch_size, check_positive_int, check_str
+from lfm_retrievers._validation import (
+    check_batch_size,
+    check_finite,
+    check_id_list,
+    check_positive_int,
+    check_str,
+    type_error,
+)
 from lfm_retrievers.models.registry import EncoderSpec, get_encoder, resolve_encoder
 from lfm_retrievers.results import SearchHit
 from lfm_retrievers.scoring import DEFAULT_CHUNK_TOKENS
@@ -171,20 +178,16 @@ class VectorIndex:
         visible; on any error nothing is added. ``show_progress=None`` shows a bar only for
         builds that take more than a couple of seconds.
         """
-        if texts is None or isinstance(texts, str | bytes):
-            msg = f"texts must be an iterable of str, got {type(texts).__name__}"
-            raise TypeError(msg)
+        if isinstance(texts, str | bytes | Mapping) or not isinstance(texts, Iterable):
+            what = "texts"
+            raise type_error(what, "an iterable of str", texts)
         batch_size = check_batch_size(batch_size)
         total = len(texts) if isinstance(texts, Sequence) else None
         for name, values in (("ids", ids), ("metadata", metadata)):
             if isinstance(values, str | bytes | Mapping):
-                msg = (
-                    f"{name} must be a list with one entry per text, got a single "
-                    f"{type(values).__name__}"
-                )
-                raise TypeError(msg)
+                raise type_error(name, "a list with one entry per text", values)
             if total is not None and isinstance(values, Sequence) and len(values) != total:
-                msg = f"got {total} texts but {len(values)} {name}"
+                msg = f"{name} must have one entry per text ({total}), got {len(values)}"
                 raise ValueError(msg)
         with self._lock:
             taken = set(self._table.row_of)
@@ -209,7 +212,10 @@ class VectorIndex:
                     )
                     raise ValueError(msg)
                 seen.update(c_ids)
-                vectors, offsets = self._vectors.pack(self._encode_documents(c_texts, batch_size))
+                encoded = self._encode_documents(c_texts, batch_size)
+                for doc_id, vec in zip(c_ids, encoded, strict=True):
+                    check_finite(vec, f"the vectors of document {doc_id!r}")
+                vectors, offsets = self._vectors.pack(encoded)
                 pending.append((c_ids, c_texts, c_meta, vectors, offsets))
                 bar.update(len(c_texts))
         finally:
@@ -245,7 +251,7 @@ class VectorIndex:
 
         Unknown ids raise KeyError and nothing is removed.
         """
-        wanted = [ids] if isinstance(ids, str) else list(ids)
+        wanted = [check_str(ids, "ids")] if isinstance(ids, str) else check_id_list(ids, "ids")
         with self._lock:
             unknown = self._table.unknown(wanted)
             if unknown:

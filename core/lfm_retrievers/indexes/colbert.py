@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lfm_retrievers._validation import check_positive_int
+from lfm_retrievers._validation import check_positive_int, check_vectors
 from lfm_retrievers.results import SearchHit
 from lfm_retrievers.scoring import check_score_mode, maxsim_flat
 
@@ -83,8 +83,5 @@ class ColBERTIndex(VectorIndex):
         k = check_positive_int(k, "k")
         mode = check_score_mode(score)
         flt = self._check_filter(filter)
-        q = np.ascontiguousarray(query_vectors, dtype=np.float32)
-        if q.ndim != 2 or (self.dim is not None and q.shape[1] != self.dim):
-            msg = f"query_vectors must have shape (n, {self.dim}), got {q.shape}"
-            raise ValueError(msg)
+        q = np.ascontiguousarray(check_vectors(query_vectors, "query_vectors", 2, self.dim))
         return self._hits(self._search_vectors(q, k, flt), len(q) if mode == "mean" else 1)

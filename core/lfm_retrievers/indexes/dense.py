@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from lfm_retrievers._validation import check_positive_int
+from lfm_retrievers._validation import check_positive_int, check_vectors
 from lfm_retrievers.results import SearchHit
 
 from .base import VectorIndex
@@ -60,8 +60,5 @@ class DenseIndex(VectorIndex):
         """Like :meth:`search`, for an already encoded (unit) query vector ``(dim,)``."""
         k = check_positive_int(k, "k")
         flt = self._check_filter(filter)
-        q = np.asarray(query_vector, dtype=np.float32)
-        if q.ndim != 1 or (self.dim is not None and len(q) != self.dim):
-            msg = f"query_vector must have shape ({self.dim},), got {q.shape}"
-            raise ValueError(msg)
+        q = check_vectors(query_vector, "query_vector", 1, self.dim)
         return self._hits(self._search_vectors(q, k, flt))

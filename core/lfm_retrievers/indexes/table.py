@@ -9,44 +9,35 @@ view while a writer goes on.
 from __future__ import annotations
 
 import copy
-import json
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from lfm_retrievers._validation import check_json, check_str, type_error
+
 _MISSING: Any = object()
 
 
 def json_copy(value: Any, what: str) -> Any:
     """A JSON-normalised deep copy of ``value`` (what a save and load round trip gives back)."""
-    try:
-        return json.loads(json.dumps(value, ensure_ascii=False, allow_nan=False))
-    except (TypeError, ValueError) as exc:
-        msg = (
-            f"{what} must be JSON-serialisable (str keys; str, number, bool, None, list, "
-            f"dict values): {exc}"
-        )
-        raise TypeError(msg) from exc
+    return check_json(value, what)
 
 
 def check_id(value: object, position: int) -> str:
-    """A document id: a ``str``."""
-    if not isinstance(value, str):
-        msg = f"ids[{position}] must be str, got {type(value).__name__}: {value!r:.60}"
-        raise TypeError(msg)
-    return value
+    """A document id: a ``str`` that is valid UTF-8."""
+    return check_str(value, f"ids[{position}]")
 
 
 def check_metadata(value: object, position: int) -> dict[str, Any]:
     """One document's metadata: a dict (JSON-normalised copy) or ``None`` (empty)."""
     if value is None:
         return {}
+    name = f"metadata[{position}]"
     if not isinstance(value, Mapping):
-        msg = f"metadata[{position}] must be a dict or None, got {type(value).__name__}"
-        raise TypeError(msg)
-    return dict(json_copy(dict(value), f"metadata[{position}]"))
+        raise type_error(name, "a dict or None", value)
+    return dict(check_json(value, name))
 
 
 def _show(items: Sequence[str], limit: int = 10) -> str:
@@ -63,9 +54,10 @@ def check_batch(
 ) -> None:
     """Check a whole batch of documents (when it is a sequence) before anything is encoded."""
     for i, t in enumerate(texts):
-        if not isinstance(t, str):
-            msg = f"texts[{i}] must be str, got {type(t).__name__}: {t!r:.60}"
-            raise TypeError(msg)
+        check_str(t, f"texts[{i}]")
+    for name, values in (("ids", ids), ("metadata", metadata)):
+        if isinstance(values, str | bytes | Mapping):
+            raise type_error(name, "a list with one entry per text", values)
     if isinstance(ids, Sequence):
         checked = [check_id(v, i) for i, v in enumerate(ids)]
         existing = set(taken)
@@ -99,9 +91,7 @@ def document_chunks(
     c_meta: list[dict[str, Any]] = []
     n = 0
     for t in texts:
-        if not isinstance(t, str):
-            msg = f"texts[{n}] must be str, got {type(t).__name__}: {t!r:.60}"
-            raise TypeError(msg)
+        check_str(t, f"texts[{n}]")
         if id_iter is None:
             doc_id = uuid.uuid4().hex
         else:
