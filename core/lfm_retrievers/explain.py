@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._validation import check_str
 from .protocols import TokenEncoder, Tokenized
 
 
@@ -91,12 +92,8 @@ def _expansion_start(encoder: TokenEncoder, tok: Tokenized) -> int:
 
 def explain(encoder: TokenEncoder, query: str, document: str) -> Explanation:
     """Decompose the MaxSim of ``query`` and ``document`` into per-query-token matches."""
-    if not isinstance(query, str) or not isinstance(document, str):
-        msg = (
-            "query and document must be str, "
-            f"got {type(query).__name__} and {type(document).__name__}"
-        )
-        raise TypeError(msg)
+    query = check_str(query, "query")
+    document = check_str(document, "document")
     q_tok = encoder.tokenize([query], is_query=True)[0]
     d_tok = encoder.tokenize([document], is_query=False)[0]
     q_vec = np.asarray(encoder.encode_queries([query], show_progress=False)[0], np.float32)

@@ -48,7 +48,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._validation import check_batch_size, check_positive_int
+from ._validation import (
+    check_batch_size,
+    check_bool,
+    check_choice,
+    check_float,
+    check_positive_int,
+    check_str,
+)
 from .cache import EmbeddingCache, encode_documents_cached
 from .indexes.analyzers import Analyzer
 from .indexes.bm25 import BM25Index
@@ -255,27 +262,18 @@ class BM25ColBERT:
                 f"{type(dense).__name__}" + (f" (a {kind} encoder)" if kind else "")
             )
             raise TypeError(msg)
-        if fusion not in FUSIONS:
-            msg = f"unknown fusion {fusion!r}; choose one of {list(FUSIONS)}"
-            raise ValueError(msg)
+        check_choice(fusion, "fusion", FUSIONS)
         if weight is not None and fusion != "weighted":
             msg = f"weight is only used by fusion='weighted', not fusion={fusion!r}"
             raise ValueError(msg)
         if rrf_k is not None and fusion != "rrf":
             msg = f"rrf_k is only used by fusion='rrf', not fusion={fusion!r}"
             raise ValueError(msg)
-        w = DEFAULT_WEIGHT if weight is None else weight
-        if isinstance(w, bool) or not isinstance(w, int | float) or not 0.0 <= w <= 1.0:
-            msg = f"weight must be a number in [0, 1], got {weight!r}"
-            raise ValueError(msg)
-        rk = DEFAULT_RRF_K if rrf_k is None else rrf_k
-        if isinstance(rk, bool) or not isinstance(rk, int | float) or not 0.0 <= rk < float("inf"):
-            msg = f"rrf_k must be a number >= 0, got {rrf_k!r}"
-            raise ValueError(msg)
+        w = check_float(DEFAULT_WEIGHT if weight is None else weight, "weight", 0.0, 1.0)
+        rk = check_float(DEFAULT_RRF_K if rrf_k is None else rrf_k, "rrf_k", 0.0)
         check_score_mode(score)
-        if show_progress is not None and not isinstance(show_progress, bool):
-            msg = f"show_progress must be None, True or False, got {show_progress!r}"
-            raise TypeError(msg)
+        if show_progress is not None:
+            check_bool(show_progress, "show_progress")
         if cache is not None and not isinstance(cache, EmbeddingCache):
             msg = f"cache must be an EmbeddingCache or None, got {type(cache).__name__}"
             raise TypeError(msg)
@@ -363,9 +361,7 @@ class BM25ColBERT:
     def search(self, query: str, k: int = 10) -> list[SearchHit]:
         """The ``k`` best documents for ``query``: candidates, reranked by ColBERT (or fused)."""
         k = check_positive_int(k, "k")
-        if not isinstance(query, str):
-            msg = f"query must be str, got {type(query).__name__}"
-            raise TypeError(msg)
+        query = check_str(query, "query")
         dense = self._dense_index
         with self._lock:  # a consistent snapshot of the candidates
             if dense is not None and self._dense_stale:

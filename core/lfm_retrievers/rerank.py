@@ -15,13 +15,13 @@ from an :class:`~lfm_retrievers.cache.EmbeddingCache`) and sort them by MaxSim.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._validation import check_positive_int, check_texts
+from ._validation import check_positive_int, check_str, check_texts, type_error
 from .cache import EmbeddingCache, encode_documents_cached
 from .protocols import TextEncoder
 from .scoring import LIST_CHUNK_TOKENS, check_score_mode, maxsim, normalize_score
@@ -60,6 +60,11 @@ def rerank_vectors(
     ``top_k`` results (all when None), highest score first, ties broken by input order;
     ``score`` is ``"raw"`` or ``"mean"`` (see :mod:`lfm_retrievers.scoring`).
     """
+    if isinstance(document_vectors, str | bytes | Mapping) or not isinstance(
+        document_vectors, Sequence | Iterable
+    ):
+        what = "document_vectors"
+        raise type_error(what, "a list of (n_i, d) arrays", document_vectors)
     if top_k is not None:
         top_k = check_positive_int(top_k, "top_k")
     mode = check_score_mode(score)
@@ -83,9 +88,7 @@ def rerank(
     With a ``cache``, documents seen before are not encoded again. Arguments are checked
     before anything is encoded.
     """
-    if not isinstance(query, str):
-        msg = f"query must be str, got {type(query).__name__}"
-        raise TypeError(msg)
+    query = check_str(query, "query")
     texts = check_texts(documents, "documents")
     if top_k is not None:
         top_k = check_positive_int(top_k, "top_k")

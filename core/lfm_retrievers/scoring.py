@@ -49,6 +49,8 @@ from typing import Any, Literal, TypeVar, cast
 import numpy as np
 import torch
 
+from ._validation import check_choice, check_finite, check_positive_int
+
 ScoreMode = Literal["raw", "mean"]
 SCORE_MODES: tuple[str, ...] = ("raw", "mean")
 
@@ -63,10 +65,7 @@ _T = TypeVar("_T", np.ndarray, torch.Tensor, float)
 
 def check_score_mode(mode: object) -> ScoreMode:
     """Return ``mode`` if it is one of :data:`SCORE_MODES`, else raise ValueError."""
-    if not isinstance(mode, str) or mode not in SCORE_MODES:
-        msg = f"unknown score mode {mode!r}; choose one of {list(SCORE_MODES)}"
-        raise ValueError(msg)
-    return cast(ScoreMode, mode)
+    return cast(ScoreMode, check_choice(mode, "score", SCORE_MODES))
 
 
 def normalize_score(scores: _T, n_query_vectors: int, mode: str) -> _T:
@@ -81,10 +80,7 @@ def normalize_score(scores: _T, n_query_vectors: int, mode: str) -> _T:
 
 
 def _check_chunk(chunk_tokens: object) -> int:
-    if isinstance(chunk_tokens, bool) or not isinstance(chunk_tokens, int) or chunk_tokens <= 0:
-        msg = f"chunk_tokens must be a positive int, got {chunk_tokens!r}"
-        raise ValueError(msg)
-    return chunk_tokens
+    return check_positive_int(chunk_tokens, "chunk_tokens")
 
 
 def as_tensor(x: Any) -> torch.Tensor:
@@ -112,6 +108,7 @@ def _query_matrix(query: Any, dim: int | None = None) -> torch.Tensor:
     if not q.is_floating_point():
         msg = f"query must be a floating-point array, got {q.dtype}"
         raise TypeError(msg)
+    check_finite(q, "query")
     return q.to(torch.float32).T
 
 
@@ -270,6 +267,7 @@ def maxsim(
         if b.ndim != 2 or b.shape[1] != dim:
             msg = f"docs[{i}] must be a 2-d (n_vectors, {dim}) array, got shape {tuple(b.shape)}"
             raise ValueError(msg)
+        check_finite(b, f"docs[{i}]")
     lengths = np.fromiter((b.shape[0] for b in blocks), dtype=np.int64, count=len(blocks))
     off = np.zeros(len(blocks) + 1, dtype=np.int64)
     np.cumsum(lengths, out=off[1:])
@@ -302,6 +300,8 @@ def cosine_scores(query: np.ndarray | torch.Tensor, docs: np.ndarray | torch.Ten
                 f"got {tuple(qt.shape)} and {tuple(dt.shape)}"
             )
             raise ValueError(msg)
+        check_finite(qt, "query")
+        check_finite(dt, "docs")
         t_dtype = torch.promote_types(torch.promote_types(qt.dtype, dt.dtype), torch.float32)
         qn = torch.nn.functional.normalize(qt.to(t_dtype), dim=-1)
         dn = torch.nn.functional.normalize(dt.to(device=qt.device, dtype=t_dtype), dim=-1)
@@ -313,6 +313,8 @@ def cosine_scores(query: np.ndarray | torch.Tensor, docs: np.ndarray | torch.Ten
             f"cosine_scores needs query (d,) or (q, d) and docs (n, d); got {q.shape} and {d.shape}"
         )
         raise ValueError(msg)
+    check_finite(q, "query")
+    check_finite(d, "docs")
     dtype = np.float64 if np.float64 in (q.dtype, d.dtype) else np.float32
     q = q.astype(dtype, copy=False)
     d = d.astype(dtype, copy=False)

@@ -336,9 +336,9 @@ def test_bad_input() -> None:
         index.search(["beta"], k=1)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"single|list of str"):
         BM25Index("just one string")
-    with pytest.raises(ValueError, match="2 texts but 1 ids"):
+    with pytest.raises(ValueError, match=r"ids must have one entry per text \(2\), got 1"):
         BM25Index(["a", "b"], ids=["x"])
-    with pytest.raises(TypeError, match="convert with str"):
+    with pytest.raises(TypeError, match=r"ids\[0\] must be a str"):
         BM25Index(["a"], ids=[1])  # type: ignore[list-item]
     only_empty = BM25Index(["", "?!"])
     assert only_empty.search("x", k=2) == []
@@ -477,7 +477,10 @@ def test_save_load_model_and_custom_analyzers(tmp_path: Path, real_tokenizer_dir
 def test_failed_save_keeps_previous_index(tmp_path: Path) -> None:
     target = tmp_path / "idx"
     BM25Index(["alpha beta"], ids=["a"]).save(target)
-    bad = BM25Index(["gamma"], ids=["g"], metadata=[{"obj": object()}])
+    with pytest.raises(TypeError, match=r"metadata\[0\]\['obj'\] must be JSON data"):
+        BM25Index(["gamma"], ids=["g"], metadata=[{"obj": object()}])  # refused at add
+    bad = BM25Index(["gamma"], ids=["g"], metadata=[{"obj": 1}])
+    bad._metadata[0]["obj"] = object()  # what a caller mutating its own dict could do
     with pytest.raises(TypeError, match=r"'g'.*JSON"):
         bad.save(target)
     assert BM25Index.load(target).ids == ["a"]

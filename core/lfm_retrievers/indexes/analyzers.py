@@ -238,10 +238,7 @@ def get_analyzer(
     if isinstance(analyzer, str):
         name = ANALYZER_ALIASES.get(analyzer.lower())
         if name is None:
-            msg = (
-                f"unknown analyzer {analyzer!r}; choose one of {[*ANALYZERS, 'cjk']} "
-                "or pass a callable"
-            )
+            msg = f"analyzer must be one of {[*ANALYZERS, 'cjk']} or a callable, got {analyzer!r}"
             raise ValueError(msg)
         if code is not None and name != "default":
             msg = (
@@ -274,6 +271,6 @@ def get_analyzer(
         return "custom", analyzer
     msg = (
         f"analyzer must be one of {list(ANALYZERS)} or a callable str -> list[str], "
-        f"got {type(analyzer).__name__}"
+        f"got {type(analyzer).__name__}: {analyzer!r:.60}"
     )
     raise TypeError(msg)

@@ -56,7 +56,16 @@ import rank_bm25
 from tokenizers import Tokenizer
 
 from lfm_retrievers._io import atomic_dir_write
-from lfm_retrievers._validation import check_float, check_positive_int
+from lfm_retrievers._validation import (
+    check_choice,
+    check_float,
+    check_id_list,
+    check_ids,
+    check_metadata_list,
+    check_positive_int,
+    check_str,
+    check_texts,
+)
 from lfm_retrievers._version import __version__
 from lfm_retrievers.results import SearchHit
 
@@ -95,54 +104,10 @@ FORMAT = "lfm-retrievers/bm25"
 FORMAT_VERSION = 1
 
 
-def _check_texts(texts: object) -> list[str]:
-    if isinstance(texts, str | bytes) or not isinstance(texts, Iterable):
-        msg = f"texts must be a list of str, got {type(texts).__name__}"
-        raise TypeError(msg)
-    out = list(texts)
-    for i, t in enumerate(out):
-        if not isinstance(t, str):
-            msg = f"texts[{i}] must be str, got {type(t).__name__}: {t!r:.60}"
-            raise TypeError(msg)
-    return out
 
 
 def _check_ids(ids: object, n: int) -> list[str] | None:
-    if ids is None:
-        return None
-    if isinstance(ids, str | bytes) or not isinstance(ids, Iterable):
-        msg = f"ids must be a list of str, got {type(ids).__name__}"
-        raise TypeError(msg)
-    out = list(ids)
-    if len(out) != n:
-        msg = f"got {n} texts but {len(out)} ids"
-        raise ValueError(msg)
-    for i, x in enumerate(out):
-        if not isinstance(x, str):
-            msg = f"ids[{i}] must be str, got {type(x).__name__}: {x!r:.60} (convert with str())"
-            raise TypeError(msg)
-    dupes = sorted(i for i, c in Counter(out).items() if c > 1)
-    if dupes:
-        msg = f"duplicate ids in this batch: {_show(dupes)}"
-        raise ValueError(msg)
-    return out
-
-
-def _check_metadata(metadata: object, n: int) -> list[dict[str, Any]]:
-    if metadata is None:
-        return [{} for _ in range(n)]
-    if isinstance(metadata, Mapping | str | bytes) or not isinstance(metadata, Iterable):
-        msg = f"metadata must be a list of dicts (one per text), got {type(metadata).__name__}"
-        raise TypeError(msg)
-    out = list(metadata)
-    if len(out) != n:
-        msg = f"got {n} texts but {len(out)} metadata entries"
-        raise ValueError(msg)
-    for i, m in enumerate(out):
-        if m is not None and not isinstance(m, Mapping):
-            msg = f"metadata[{i}] must be a dict or None, got {type(m).__name__}"
-            raise TypeError(msg)
-    return [copy.deepcopy(dict(m)) if m else {} for m in out]
+    return None if ids is None else check_ids(ids, n)
 
 
 def _show(items: Sequence[str], limit: int = 10) -> str:
@@ -187,8 +152,7 @@ class BM25Index:
         self.language = check_language(language)
         self.analyzer_name, self.analyzer = get_analyzer(analyzer, tokenizer, language=language)
         if not isinstance(variant, str) or variant.lower() not in VARIANT_ALIASES:
-            msg = f"unknown variant {variant!r}; choose one of {list(VARIANTS)}"
-            raise ValueError(msg)
+            check_choice(variant, "variant", VARIANTS)
         self.variant = VARIANT_ALIASES[variant.lower()]
         self.k1 = check_float(k1, "k1", 0.0)
         self.b = check_float(b, "b", 0.0, 1.0)
@@ -270,9 +234,9 @@ class BM25Index:
         metadata: Sequence[Mapping[str, Any] | None] | None = None,
     ) -> list[str]:
         """Add documents; returns their ids. Duplicate ids raise ValueError, nothing added."""
-        texts = _check_texts(texts)
+        texts = check_texts(texts)
         given = _check_ids(ids, len(texts))
-        metas = _check_metadata(metadata, len(texts))
+        metas = check_metadata_list(metadata, len(texts))
         tokens, langs = self._analyze_many(texts)
         for i, toks in enumerate(tokens):
             if not all(isinstance(t, str) for t in toks):
@@ -316,7 +280,7 @@ class BM25Index:
 
         Unknown ids raise KeyError, and nothing is removed.
         """
-        wanted = [ids] if isinstance(ids, str) else list(ids)
+        wanted = [check_str(ids, "ids")] if isinstance(ids, str) else check_id_list(ids, "ids")
         with self._lock:
             unknown = sorted({x for x in wanted if x not in self._pos}, key=str)
             if unknown:
@@ -361,9 +325,7 @@ class BM25Index:
 
     def get_scores(self, query: str) -> np.ndarray:
         """BM25 score of every document for ``query`` (index order; 0 = no shared term)."""
-        if not isinstance(query, str):
-            msg = f"query must be str, got {type(query).__name__}"
-            raise TypeError(msg)
+        query = check_str(query, "query")
         with self._lock:
             model = self._bm25()
             if model is None:
