@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._validation import check_texts
+from ._validation import check_finite, check_nonnegative_int, check_texts
 
 logger = logging.getLogger(__name__)
 
@@ -100,10 +100,7 @@ class EmbeddingCache:
         max_bytes: int = DEFAULT_MAX_BYTES,
         directory: str | os.PathLike[str] | None = None,
     ) -> None:
-        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
-            msg = f"max_bytes must be an int >= 0, got {max_bytes!r}"
-            raise ValueError(msg)
-        self.max_bytes = max_bytes
+        self.max_bytes = check_nonnegative_int(max_bytes, "max_bytes")
         self.directory: Path | None = None if directory is None else Path(directory)
         self._entries: OrderedDict[CacheKey, np.ndarray] = OrderedDict()
         self._bytes = 0
@@ -234,6 +231,8 @@ class EmbeddingCache:
         if len(keys) != len(arrays):
             msg = f"put_many got {len(keys)} keys but {len(arrays)} arrays"
             raise ValueError(msg)
+        for i, array in enumerate(arrays):
+            check_finite(array, f"arrays[{i}]")  # a NaN entry would poison every later hit
         self._put_owned(keys, [_frozen_copy(a) for a in arrays])
 
     def _put_owned(self, keys: Sequence[CacheKey], frozen: Sequence[np.ndarray]) -> None:
@@ -349,6 +348,8 @@ def encode_documents_cached(
             [texts[first[k]] for k in missing], batch_size=batch_size, show_progress=show_progress
         )
         arrays = [_frozen_copy(v) for v in encoded]
+        for key, array in zip(missing, arrays, strict=True):
+            check_finite(array, f"the vectors of document {texts[first[key]]!r:.40}")
         cache._put_owned(missing, arrays)
         found.update(zip(missing, arrays, strict=True))
     out = []

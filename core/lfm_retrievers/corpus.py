@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from lfm_retrievers._validation import check_json, check_text
+
 from .errors import CorpusError
 
 __all__ = ["CorpusDocument", "CorpusError", "find_beir_folders", "is_beir_folder", "load_corpus"]
@@ -61,6 +63,9 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 except json.JSONDecodeError as exc:
                     msg = f"{path}:{n}: not valid JSON ({exc.msg} at column {exc.colno})"
                     raise CorpusError(msg) from exc
+                except RecursionError as exc:
+                    msg = f"{path}:{n}: JSON nested too deeply"
+                    raise CorpusError(msg) from exc
                 if not isinstance(row, dict):
                     msg = (
                         f"{path}:{n}: expected a JSON object with a 'text' field, "
@@ -102,6 +107,13 @@ def _from_row(path: Path, n: int, row: dict[str, Any]) -> CorpusDocument:
         msg = f"{path}:{n}: 'metadata' must be an object, got {type(nested).__name__}"
         raise CorpusError(msg)
     metadata.update({k: v for k, v in row.items() if k not in _RESERVED})
+    try:  # lone surrogates (JSON "\ud800" escapes) break the tokenizer and every save
+        for name, value in (("text", text), ("title", title), ("id", str(doc_id))):
+            check_text(value, name)
+        metadata = check_json(metadata, "metadata")
+    except (TypeError, ValueError) as exc:
+        msg = f"{path}:{n}: {exc}"
+        raise CorpusError(msg) from exc
     return CorpusDocument(str(doc_id), text, title, metadata)
 
 
@@ -156,6 +168,11 @@ def _load_text_folder(folder: Path) -> list[CorpusDocument]:
         if not text.strip():
             continue
         rel = path.relative_to(folder).as_posix()
+        try:  # a file name that is not UTF-8 decodes to lone surrogates (surrogateescape)
+            check_text(rel, "the file name")
+        except ValueError as exc:
+            msg = f"{os.fsencode(path)!r}: {exc}; rename the file"
+            raise CorpusError(msg) from exc
         docs.append(CorpusDocument(rel, text, _title_of(path, text), {"path": rel}))
     return docs
 

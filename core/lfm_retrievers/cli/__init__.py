@@ -78,8 +78,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         detail = f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc)
         return _error(detail)
-    except (ValueError, ImportError) as exc:
+    except (ValueError, ImportError, TypeError) as exc:
         # Library input validation (bad corpus rows, bad option values, a missing extra).
         if debug:
             raise
         return _error(str(exc).strip("'\""))
+    except Exception as exc:  # anything else: still one line, as the README promises
+        if debug:
+            raise
+        return _error(
+            f"unexpected {type(exc).__name__}: {exc} (set LFM_RETRIEVERS_DEBUG=1 for the "
+            "traceback, and please report it)"
+        )

@@ -8,7 +8,6 @@ is detected, never guessed from the name, and no code from the checkpoint is exe
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any, Literal
 
 from lfm_retrievers.errors import CheckpointError, CheckpointNotFoundError
 
+from .files import read_json, settings_value
 from .trunk import TrunkConfig
 
 Kind = Literal["dense", "colbert"]
@@ -182,11 +182,7 @@ def resolve_path(name_or_path: str | os.PathLike[str]) -> Path:
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        msg = f"{path} is not valid JSON: {exc}"
-        raise CheckpointError(msg) from exc
+    return read_json(path, dict)
 
 
 def _require(path: Path, what: str, name: str) -> Path:
@@ -206,7 +202,10 @@ def detect_kind(path: Path) -> Kind:
     votes: set[str] = set()
     modules_file = path / "modules.json"
     if modules_file.exists():
-        for module in _read_json(modules_file):
+        for i, module in enumerate(read_json(modules_file, list)):
+            if not isinstance(module, dict):
+                msg = f"{modules_file}: entry {i} must be a JSON object, got {module!r:.40}"
+                raise CheckpointError(msg)
             mtype = str(module.get("type", ""))
             if mtype.endswith("Pooling"):
                 votes.add("dense")
@@ -263,7 +262,11 @@ def read_checkpoint(name_or_path: str | os.PathLike[str]) -> Checkpoint:
         raise CheckpointError(msg_0) from exc
     kind = detect_kind(path)
     sbert = path / "sentence_bert_config.json"
-    max_length = int(_read_json(sbert).get("max_seq_length", 512)) if sbert.exists() else 512
+    max_length = (
+        settings_value(sbert, "max_seq_length", int, _read_json(sbert).get("max_seq_length", 512))
+        if sbert.exists()
+        else 512
+    )
     st_file = path / "config_sentence_transformers.json"
     st: dict[str, Any] = _read_json(st_file) if st_file.exists() else {}
     if kind == "dense":
@@ -275,21 +278,33 @@ def read_checkpoint(name_or_path: str | os.PathLike[str]) -> Checkpoint:
             msg = f"{path}/1_Pooling: pooling {modes} is not supported; LFM2.5-Embedding uses CLS"
             raise CheckpointError(msg)
         prompts = {"query": "query: ", "document": "document: "}
-        prompts.update({k: str(v) for k, v in (st.get("prompts") or {}).items()})
+        raw_prompts = st.get("prompts") or {}
+        if not isinstance(raw_prompts, dict):
+            msg = f"{st_file}: prompts must be a JSON object, got {raw_prompts!r:.40}"
+            raise CheckpointError(msg)
+        prompts.update({k: str(v) for k, v in raw_prompts.items()})
         return Checkpoint(str(name), path, kind, causal, trunk, max_length, config, prompts)
     dense_dir = path / "1_Dense"
     if not exported:
         _require(dense_dir / "model.safetensors", "1_Dense/model.safetensors", str(name))
     _require(dense_dir / "config.json", "1_Dense/config.json", str(name))
     defaults = ColBERTSettings()
+    skiplist = st.get("skiplist_words", ())
+    if not isinstance(skiplist, list | tuple):
+        msg = f"{st_file}: skiplist_words must be a JSON array, got {skiplist!r:.40}"
+        raise CheckpointError(msg)
     settings = ColBERTSettings(
         query_prefix=str(st.get("query_prefix", defaults.query_prefix)),
         document_prefix=str(st.get("document_prefix", defaults.document_prefix)),
-        query_length=int(st.get("query_length", defaults.query_length)),
-        document_length=int(st.get("document_length", max_length + 1)),
+        query_length=settings_value(
+            st_file, "query_length", int, st.get("query_length", defaults.query_length)
+        ),
+        document_length=settings_value(
+            st_file, "document_length", int, st.get("document_length", max_length + 1)
+        ),
         do_query_expansion=bool(st.get("do_query_expansion", True)),
         attend_to_expansion_tokens=bool(st.get("attend_to_expansion_tokens", False)),
-        skiplist_words=tuple(str(w) for w in st.get("skiplist_words", ())),
+        skiplist_words=tuple(str(w) for w in skiplist),
     )
     return Checkpoint(
         str(name), path, kind, causal, trunk, max_length, config, {}, settings, dense_dir

@@ -8,7 +8,6 @@ so a text's vectors do not depend on what else is in its batch.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from tqdm.auto import tqdm
 from lfm_retrievers._optional import require
 from lfm_retrievers._validation import check_batch_size, check_choice, check_str, check_texts
 from lfm_retrievers.cache import EmbeddingCache
+from lfm_retrievers.errors import CheckpointError
 from lfm_retrievers.explain import Explanation, explain
 from lfm_retrievers.protocols import Tokenized
 from lfm_retrievers.rerank import RerankResult, rerank
@@ -31,6 +31,7 @@ from .backends import BACKENDS
 from .backends.torch_backend import TorchRunner
 from .checkpoints import ONNX_MANIFEST, Checkpoint, ColBERTSettings, Kind
 from .devices import dtype_name, resolve_device, resolve_dtype
+from .files import load_tokenizer, read_json
 from .trunk import Lfm2Trunk
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ class PaddedVectors:
 
 
 def _load_tokenizer(path: Path) -> Tokenizer:
-    tok = Tokenizer.from_file(str(path / "tokenizer.json"))
+    tok = load_tokenizer(path / "tokenizer.json")
     tok.no_truncation()
     tok.no_padding()
     return tok
@@ -67,7 +68,7 @@ def _special_token_id(path: Path, tok: Tokenizer, key: str) -> int | None:
         file = path / name
         if not file.exists():
             continue
-        value = json.loads(file.read_text(encoding="utf-8")).get(key)
+        value = read_json(file, dict).get(key)
         if isinstance(value, dict):
             value = value.get("content")
         if isinstance(value, str) and tok.token_to_id(value) is not None:
@@ -112,9 +113,7 @@ class Encoder:
         quantize: str | None = None,
         backend: str = "torch",
     ) -> None:
-        if quantize not in QUANTIZE_CHOICES:
-            msg = f"quantize={quantize!r} is not supported; choose one of {QUANTIZE_CHOICES}"
-            raise ValueError(msg)
+        check_choice(quantize, "quantize", QUANTIZE_CHOICES)
         check_choice(check_str(backend, "backend"), "backend", BACKENDS)
         self.checkpoint = checkpoint
         self.backend = backend
@@ -133,6 +132,14 @@ class Encoder:
         self._warned_truncation = False
         self.max_batch_tokens = 4096 if self.device.type == "cpu" else 65536
         self.tokenizer = _load_tokenizer(checkpoint.path)
+        n_ids = max(self.tokenizer.get_vocab(with_added_tokens=True).values(), default=-1) + 1
+        if n_ids > checkpoint.trunk.vocab_size:
+            msg = (
+                f"{checkpoint.path / 'tokenizer.json'} has {n_ids} token ids but the embedding "
+                f"table has {checkpoint.trunk.vocab_size} rows (config.json vocab_size): the "
+                "tokenizer belongs to another model; re-download the checkpoint"
+            )
+            raise CheckpointError(msg)
         self.bos_id = _special_token_id(checkpoint.path, self.tokenizer, "bos_token")
         if self.bos_id is None:
             self.bos_id = checkpoint.raw_config.get("bos_token_id")
@@ -349,9 +356,7 @@ class DenseEncoder(Encoder):
         texts = check_texts(texts, "queries" if is_query else "documents")
         if prompt is None:
             prompt = self.prompts["query" if is_query else "document"]
-        if not isinstance(prompt, str):
-            msg = f"prompt must be str, got {type(prompt).__name__}"
-            raise TypeError(msg)
+        prompt = check_str(prompt, "prompt")
         limit = self.max_length
         raw = self._encode_raw([prompt + t for t in texts])
         self._note_truncation(

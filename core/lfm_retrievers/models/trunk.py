@@ -8,7 +8,6 @@ multiplied by a 0/1 ``conv_mask`` so padding never leaks into real tokens throug
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,8 +16,11 @@ from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
 from torch import nn
+
+from lfm_retrievers.errors import CheckpointError
+
+from .files import open_safetensors, read_json
 
 logger = logging.getLogger(__name__)
 
@@ -306,7 +308,7 @@ def load_trunk(
         trunk = Lfm2Trunk(cfg)
     expected = {name: tuple(p.shape) for name, p in trunk.state_dict().items()}
     state: dict[str, torch.Tensor] = {}
-    with safe_open(str(path), framework="pt", device="cpu") as fh:
+    with open_safetensors(path) as fh:
         names = list(fh.keys())
         prefix = _strip_prefix(names)
         for name in names:
@@ -318,43 +320,43 @@ def load_trunk(
                     f"{path}: unexpected tensor {name!r}; this loader knows the LFM2 trunk names "
                     f"(embed_tokens, layers.N.*, embedding_norm)"
                 )
-                raise ValueError(msg)
+                raise CheckpointError(msg)
             tensor = fh.get_tensor(name)
             if tuple(tensor.shape) != expected[key]:
                 msg = (
                     f"{path}: tensor {name!r} has shape {tuple(tensor.shape)} but config.json "
                     f"implies {expected[key]} (check intermediate_size / block_auto_adjust_ff_dim)"
                 )
-                raise ValueError(msg)
+                raise CheckpointError(msg)
             state[key] = tensor.to(device=device, dtype=dtype)
             del tensor
     missing = sorted(set(expected) - set(state))
     if missing:
         msg = f"{path}: missing tensors {missing[:5]}{' ...' if len(missing) > 5 else ''}"
-        raise ValueError(msg)
+        raise CheckpointError(msg)
     trunk.load_state_dict(state, assign=True, strict=True)
     return trunk.eval()
 
 
 def load_dense_head(directory: Path, dtype: torch.dtype, device: torch.device) -> nn.Linear:
     """The ColBERT projection from ``1_Dense`` (``linear.weight``, no bias)."""
-    cfg = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    cfg = read_json(directory / "config.json", dict)
     act = str(cfg.get("activation_function", "torch.nn.modules.linear.Identity"))
     if not act.endswith("Identity"):
         msg = (
             f"{directory}/config.json: activation_function {act!r} is not supported (Identity only)"
         )
-        raise ValueError(msg)
+        raise CheckpointError(msg)
     if cfg.get("use_residual"):
         msg = f"{directory}/config.json: use_residual=true is not supported"
-        raise ValueError(msg)
-    with safe_open(str(directory / "model.safetensors"), framework="pt", device="cpu") as fh:
+        raise CheckpointError(msg)
+    with open_safetensors(directory / "model.safetensors") as fh:
         weight = fh.get_tensor("linear.weight")
         bias = fh.get_tensor("linear.bias") if "linear.bias" in fh.keys() else None  # noqa: SIM118
     out_f, in_f = weight.shape
     if (in_f, out_f) != (cfg.get("in_features", in_f), cfg.get("out_features", out_f)):
         msg = f"{directory}: linear.weight shape {tuple(weight.shape)} disagrees with config.json"
-        raise ValueError(msg)
+        raise CheckpointError(msg)
     with torch.device("meta"):
         head = nn.Linear(in_f, out_f, bias=bias is not None)
     state = {"weight": weight.to(device=device, dtype=dtype)}
