@@ -316,7 +316,7 @@ for iname in ("ci", "di"):
         )
     for vid, value, exc, mentions in [
         ("bare-str", "zz", TypeError, ("ids",)),
-        ("int-item", [5], TypeError, ("ids[0]",)),
+        ("int-item", [5, "y"], TypeError, ("ids[0]",)),
         ("repeated", ["z", "z"], ValueError, ("z",)),
         ("existing", ["a", "new"], ValueError, ("a",)),
         ("surrogate", ["ok", "id\udcff"], ValueError, ("ids[1]", "utf-8")),
@@ -367,8 +367,9 @@ for iname in ("ci", "di"):
             *mentions,
         )
     for vid, value, exc, mentions in [
-        ("bare-str", "ab", TypeError, ("ids",)),
+        ("bare-str-is-one-id", "ab", KeyError, ("ab",)),  # documented: a str is one id
         ("int", 5, TypeError, ("ids",)),
+        ("int-item", ["a", 5], TypeError, ("ids[1]",)),
         ("unknown", ["zzz"], KeyError, ("zzz",)),
     ]:
         case(
@@ -570,10 +571,17 @@ for kw, value, exc in (
         kw,
     )
 case(
-    "core-bm25.delete-bare-str",
+    "core-bm25.delete-bare-str-is-one-id",
     lambda env: env.bm.delete("ab"),
+    KeyError,
+    "ab",
+    state=bm_state,
+)
+case(
+    "core-bm25.delete-int-item",
+    lambda env: env.bm.delete(["a", 5]),
     TypeError,
-    "ids",
+    "ids[1]",
     state=bm_state,
 )
 

@@ -185,7 +185,7 @@ def check_text(value: str, name: str) -> str:
 def check_str(value: object, name: str) -> str:
     """A str that is valid UTF-8."""
     if not isinstance(value, str):
-        raise type_error(name, "a str", value)
+        raise type_error(name, "str", value)
     return check_text(value, name)
 
 
@@ -194,15 +194,20 @@ def check_optional_str(value: object, name: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise type_error(name, "a str or None", value)
+        raise type_error(name, "str or None", value)
     return check_text(value, name)
 
 
 def _as_list(values: object, name: str, what: str) -> list[Any]:
     """A list from any iterable that is not a str, bytes or dict (TypeError otherwise)."""
-    if isinstance(values, str | bytes | bytearray | Mapping) or not isinstance(values, Iterable):
-        hint = f" (wrap a single one as [{show(values, 40)}])" if isinstance(values, str) else ""
-        msg = f"{name} must be a list of {what}, got {type(values).__name__}: {show(values)}{hint}"
+    if isinstance(values, str | bytes | bytearray):
+        msg = (
+            f"{name} must be a list of {what}, got a single {type(values).__name__}: "
+            f"{show(values)} (wrap it as [{show(values, 40)}])"
+        )
+        raise TypeError(msg)
+    if isinstance(values, Mapping) or not isinstance(values, Iterable):
+        msg = f"{name} must be a list of {what}, got {type(values).__name__}: {show(values)}"
         raise TypeError(msg)
     return list(values)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, Any, Literal, TypeVar
 
 from lfm_retrievers.seam import require_extra as require
@@ -21,7 +21,11 @@ require("langchain", "langchain_core", "langchain_lfm")
 from langchain_core.documents import Document  # noqa: E402
 from pydantic import BeforeValidator  # noqa: E402
 
-from lfm_retrievers.seam import check_texts  # noqa: E402
+from lfm_retrievers.seam import (  # noqa: E402
+    check_ids,
+    check_str,
+    check_texts,
+)
 
 T = TypeVar("T")
 
@@ -49,29 +53,16 @@ AutoStr = Annotated[str, BeforeValidator(none_is_auto)]
 
 
 def check_query(query: object) -> str:
-    """A query must be a ``str``; anything else is a ``TypeError`` naming what was given."""
-    if not isinstance(query, str):
-        msg = f"query must be str, got {type(query).__name__}: {query!r:.60}"
-        raise TypeError(msg)
-    return query
-
-
-def check_positive_int(value: object, name: str) -> int:
-    """``k`` / ``top_n`` / ``candidates``: an int > 0.
-
-    Raises TypeError for non-ints (bool included) and ValueError for values <= 0.
-    """
-    if isinstance(value, bool) or not isinstance(value, int):
-        msg = f"{name} must be a positive int, got {type(value).__name__}: {value!r}"
-        raise TypeError(msg)
-    if value <= 0:
-        msg = f"{name} must be a positive int (>= 1), got {value}"
-        raise ValueError(msg)
-    return value
+    """A query must be a ``str`` (valid UTF-8); anything else is a ``TypeError`` naming it."""
+    return check_str(query, "query")
 
 
 def check_documents(documents: object, what: str = "documents") -> list[Document]:
-    """A sequence of LangChain ``Document`` objects (a bare Document is an error)."""
+    """A sequence of LangChain ``Document`` objects whose text is valid UTF-8.
+
+    A bare Document (or str) is a TypeError; a lone surrogate in a text is a ValueError naming
+    the document's position and id.
+    """
     if isinstance(documents, Document | str | bytes) or not isinstance(documents, Sequence):
         msg = f"{what} must be a list of Document, got {type(documents).__name__}"
         raise TypeError(msg)
@@ -79,6 +70,8 @@ def check_documents(documents: object, what: str = "documents") -> list[Document
         if not isinstance(doc, Document):
             msg = f"{what}[{i}] must be a langchain_core Document, got {type(doc).__name__}"
             raise TypeError(msg)
+        label = f"{what}[{i}].page_content" + (f" (id {doc.id!r})" if doc.id else "")
+        check_str(doc.page_content, label)
     return list(documents)
 
 
@@ -88,13 +81,16 @@ def texts_to_documents(
     ids: Sequence[str] | None = None,
 ) -> list[Document]:
     """``from_texts`` helper: one Document per text, with its metadata and id when given."""
-    if isinstance(texts, str | bytes):
-        msg = f"texts must be a list of str, got a single {type(texts).__name__}"
-        raise TypeError(msg)
-    texts = check_texts(list(texts))
-    for name, values in (("metadatas", metadatas), ("ids", ids)):
-        if values is not None and len(values) != len(texts):
-            msg = f"{name} has {len(values)} entries but texts has {len(texts)}"
+    texts = check_texts(texts)
+    if ids is not None:
+        ids = check_ids(ids, len(texts))
+    if metadatas is not None:
+        if isinstance(metadatas, str | bytes | Mapping) or not isinstance(metadatas, Sequence):
+            kind = type(metadatas).__name__
+            msg = f"metadatas must be a list of dicts (one per text), got {kind}"
+            raise TypeError(msg)
+        if len(metadatas) != len(texts):
+            msg = f"metadatas must have one entry per text ({len(texts)}), got {len(metadatas)}"
             raise ValueError(msg)
     return [
         Document(
@@ -115,13 +111,20 @@ def generated_id(text: str, metadata: dict[str, Any]) -> str:
 def document_ids(documents: Sequence[Document]) -> list[str]:
     """Each document's own id, or a stable generated one (same content -> same id).
 
-    Identical documents without ids get ``-2``, ``-3``, ... suffixes so ids stay unique.
+    An explicit id given twice is a ValueError naming it (nothing is renamed behind the
+    caller's back); identical documents *without* ids get ``-2``, ``-3``, ... suffixes so the
+    generated ids stay unique.
     """
+    explicit = [doc.id for doc in documents if doc.id not in (None, "")]
+    check_ids([str(i) for i in explicit], name="document ids")
     ids: list[str] = []
-    seen: set[str] = set()
+    seen: set[str] = set(map(str, explicit))
     for doc in documents:
-        base = doc.id if doc.id not in (None, "") else generated_id(doc.page_content, doc.metadata)
-        doc_id, n = str(base), 1
+        if doc.id not in (None, ""):
+            ids.append(str(doc.id))
+            continue
+        base = generated_id(doc.page_content, doc.metadata)
+        doc_id, n = base, 1
         while doc_id in seen:
             n += 1
             doc_id = f"{base}-{n}"

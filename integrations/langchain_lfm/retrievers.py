@@ -27,7 +27,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from lfm_retrievers import ColBERTEncoder, ColBERTIndex, EncoderSpec, get_colbert_encoder
-from lfm_retrievers.seam import run_in_worker
+from lfm_retrievers.seam import check_id_list, check_positive_int, run_in_worker
 
 from ._common import (
     DEFAULT_COLBERT_MODEL,
@@ -36,7 +36,6 @@ from ._common import (
     ModelPath,
     ScoreMode,
     check_documents,
-    check_positive_int,
     check_query,
     document_ids,
     path_to_str,
@@ -110,8 +109,10 @@ class LFMColBERTRetriever(_ColBERTModelFields):
     retriever never loads the model. Documents without ids get stable ids derived from their
     content and metadata; adding an id that is already indexed raises ``ValueError``.
 
-    ``filter`` (field, or per call) is a metadata-equality dict such as ``{"lang": "en"}``,
-    or ``{"ids": [...], "metadata": {...}}`` to restrict to ids as well (combined with AND).
+    ``filter`` (field, or per call) is a metadata filter in LangChain's operator vocabulary
+    (``{"lang": "en"}``, ``{"n": {"$gte": 2}}``, ``{"$or": [...]}``: ``$eq $ne $gt $gte $lt
+    $lte $in $nin $and $or $not``), or ``{"ids": [...], "metadata": {...}}`` to restrict to ids
+    as well (combined with AND). Any other operator raises ``ValueError``.
 
     Example:
         .. code-block:: python
@@ -120,7 +121,7 @@ class LFMColBERTRetriever(_ColBERTModelFields):
 
             retriever = LFMColBERTRetriever.from_documents(docs, k=5)
             retriever.invoke("how do I reset my password?")
-            retriever.invoke("passwort", k=2, filter={"lang": "de"})
+            retriever.invoke("passwort", k=2, filter={"lang": {"$in": ["de", "at"]}})
             retriever.save("faq-index")
             same = LFMColBERTRetriever.load("faq-index")
     """
@@ -131,8 +132,9 @@ class LFMColBERTRetriever(_ColBERTModelFields):
     )
     filter: dict[str, Any] | None = Field(
         default=None,
-        description="Default filter for every search: metadata equality ({'lang': 'en'}) or "
-        "{'ids': [...], 'metadata': {...}}; a filter passed to invoke replaces it.",
+        description="Default filter for every search: a metadata filter ({'lang': 'en'}, "
+        "{'n': {'$gt': 1}}) or {'ids': [...], 'metadata': {...}}; a filter passed to invoke "
+        "replaces it.",
     )
     batch_size: int = Field(default=32, gt=0, description="Documents per forward pass.")
 
@@ -236,9 +238,10 @@ class LFMColBERTRetriever(_ColBERTModelFields):
         return self.add_documents(texts_to_documents(texts, metadatas, ids))
 
     def delete(self, ids: Sequence[str]) -> None:
-        """Remove documents by id."""
+        """Remove documents by id (a list; a bare str is a TypeError, not a list of letters)."""
+        wanted = check_id_list(ids, "ids")
         with self._lock:
-            self.index.delete(list(ids))
+            self.index.delete(wanted)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the index to ``path`` (atomically; JSON + arrays, no pickle)."""
@@ -286,8 +289,10 @@ class LFMColBERTRetriever(_ColBERTModelFields):
 def index_filter(filter: dict[str, Any] | None) -> dict[str, Any] | None:
     """Translate a retriever filter into ``ColBERTIndex.search``'s filter.
 
-    A plain metadata dict (``{"lang": "en"}``, the LangChain idiom) means "metadata equals";
-    a dict with only the keys ``"ids"`` and/or ``"metadata"`` is passed on as is.
+    A plain metadata filter in the operator vocabulary of LangChain vector stores
+    (``{"lang": "en"}``, ``{"n": {"$gt": 1}}``, ``{"$or": [...]}``; see
+    :mod:`lfm_retrievers.indexes.filters`) restricts by metadata; a dict with only the keys
+    ``"ids"`` and/or ``"metadata"`` is passed on as is. Unknown operators raise ValueError.
     """
     if filter is None:
         return None

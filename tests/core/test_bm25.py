@@ -338,7 +338,7 @@ def test_bad_input() -> None:
         BM25Index("just one string")
     with pytest.raises(ValueError, match=r"ids must have one entry per text \(2\), got 1"):
         BM25Index(["a", "b"], ids=["x"])
-    with pytest.raises(TypeError, match=r"ids\[0\] must be a str"):
+    with pytest.raises(TypeError, match=r"ids\[0\] must be str"):
         BM25Index(["a"], ids=[1])  # type: ignore[list-item]
     only_empty = BM25Index(["", "?!"])
     assert only_empty.search("x", k=2) == []
