@@ -10,8 +10,8 @@ import os
 from typing import Any
 
 from lfm_retrievers import get_dense_encoder
+from lfm_retrievers.seam import check_str, check_texts, run_in_worker
 from lfm_retrievers.seam import require_extra as require
-from lfm_retrievers.seam import run_in_worker
 
 require("llama-index", "llama_index.core", "llama_index.embeddings.lfm")
 
@@ -110,11 +110,27 @@ class LFMEmbedding(BaseEmbedding):
         )
         return vectors.tolist()  # type: ignore[no-any-return]
 
+    def get_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[Embedding]:
+        """Embed a list of texts; a bare str is a TypeError (not one embedding per letter)."""
+        checked = check_texts(texts, "texts")
+        return super().get_text_embedding_batch(checked, show_progress=show_progress, **kwargs)
+
+    async def aget_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[Embedding]:
+        """Async :meth:`get_text_embedding_batch`, with the same checks."""
+        checked = check_texts(texts, "texts")
+        return await super().aget_text_embedding_batch(
+            checked, show_progress=show_progress, **kwargs
+        )
+
     def _get_query_embedding(self, query: str) -> Embedding:
-        return self._queries([query])[0]
+        return self._queries([check_str(query, "query")])[0]
 
     def _get_text_embedding(self, text: str) -> Embedding:
-        return self._documents([text])[0]
+        return self._documents([check_str(text, "text")])[0]
 
     def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
         return self._documents(list(texts))

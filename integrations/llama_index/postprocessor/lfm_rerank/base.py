@@ -12,8 +12,8 @@ import os
 from typing import Any, Literal
 
 from lfm_retrievers import get_colbert_encoder
+from lfm_retrievers.seam import check_positive_int, check_str, run_in_worker
 from lfm_retrievers.seam import require_extra as require
-from lfm_retrievers.seam import run_in_worker
 
 require("llama-index", "llama_index.core", "llama_index.postprocessor.lfm_rerank")
 
@@ -153,9 +153,19 @@ class LFMColBERTRerank(BaseNodePostprocessor):
         if query_bundle is None:
             msg = "LFMColBERTRerank needs a query: pass query_bundle= or query_str="
             raise ValueError(msg)
-        if self.top_n <= 0:  # the field can be reassigned after construction
-            msg = f"top_n must be a positive int, got {self.top_n!r}"
-            raise ValueError(msg)
+        check_positive_int(self.top_n, "top_n")  # the field can be reassigned after construction
+        check_str(query_bundle.query_str, "query")
+        if isinstance(nodes, NodeWithScore) or not isinstance(nodes, list | tuple):
+            msg = f"nodes must be a list of NodeWithScore, got {type(nodes).__name__}"
+            raise TypeError(msg)
+        for i, item in enumerate(nodes):
+            if not isinstance(item, NodeWithScore):
+                msg = f"nodes[{i}] must be a NodeWithScore, got {type(item).__name__}"
+                raise TypeError(msg)
+            check_str(
+                item.node.get_content(metadata_mode=MetadataMode.ALL),
+                f"nodes[{i}] (id {item.node.node_id!r})",
+            )
         if not nodes:
             return []
         dispatcher.event(

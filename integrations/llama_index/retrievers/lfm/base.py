@@ -56,7 +56,11 @@ from lfm_retrievers import (  # noqa: E402
 from lfm_retrievers.seam import (  # noqa: E402
     FUSIONS,
     SCORE_MODES,
+    check_choice,
+    check_id_list,
     check_language,
+    check_positive_int,
+    check_str,
 )
 
 logger = logging.getLogger(__name__)
@@ -101,17 +105,11 @@ SUPPORTED_FILTER_CONDITIONS = (FilterCondition.AND, FilterCondition.OR, FilterCo
 
 
 def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        msg = f"{name} must be a positive int, got {value!r}"
-        raise ValueError(msg)
-    return value
+    return check_positive_int(value, name)
 
 
 def _score_mode(score: object) -> Literal["raw", "mean"]:
-    if score not in SCORE_MODES:
-        msg = f"score must be one of {list(SCORE_MODES)}, got {score!r}"
-        raise ValueError(msg)
-    return score  # type: ignore[return-value]
+    return check_choice(score, "score", SCORE_MODES)  # type: ignore[return-value]
 
 
 def _model_str(model: object) -> str:
@@ -133,6 +131,9 @@ def _nodes_with_text(nodes: Iterable[BaseNode], who: str) -> list[BaseNode]:
             hint = " (pass item.node)" if isinstance(node, NodeWithScore) else ""
             msg = f"{who}: nodes[{i}] must be a BaseNode, got {type(node).__name__}{hint}"
             raise TypeError(msg)
+        check_str(
+            node.get_content(metadata_mode=MetadataMode.ALL), f"nodes[{i}] (id {node.node_id!r})"
+        )
         if node.get_content(metadata_mode=MetadataMode.NONE).strip():
             kept.append(node)
         else:
@@ -441,8 +442,7 @@ class LFMColBERTRetriever(_LFMColBERTRetrieverBase):
 
     def delete_nodes(self, node_ids: Sequence[str]) -> None:
         """Remove nodes by id from the index (unknown ids raise ValueError, nothing changes)."""
-        if isinstance(node_ids, str):
-            node_ids = [node_ids]
+        node_ids = [node_ids] if isinstance(node_ids, str) else check_id_list(node_ids, "node_ids")
         with self._lock:
             missing = [i for i in node_ids if i not in self._nodes]
             if missing:
