@@ -348,8 +348,8 @@ def encode_documents_cached(
             [texts[first[k]] for k in missing], batch_size=batch_size, show_progress=show_progress
         )
         arrays = [_frozen_copy(v) for v in encoded]
-        for key, array in zip(missing, arrays, strict=True):
-            check_finite(array, f"the vectors of document {texts[first[key]]!r:.40}")
+        for key, vectors in zip(missing, arrays, strict=True):
+            check_finite(vectors, f"the vectors of document {texts[first[key]]!r:.40}")
         cache._put_owned(missing, arrays)
         found.update(zip(missing, arrays, strict=True))
     out = []

@@ -291,7 +291,9 @@ def test_document_embedder_empty_list(tiny_embedding_path: Path) -> None:
     "bad", ["a string", ["a", "list", "of", "str"], Document(content="x"), None]
 )
 def test_document_embedder_rejects_non_documents(tiny_embedding_path: Path, bad: object) -> None:
-    with pytest.raises(TypeError, match=r"list of haystack\.Document"):
+    with pytest.raises(
+        TypeError, match=r"documents(\[0\])? must be a (list of )?haystack\.Document"
+    ):
         LFMDocumentEmbedder(tiny_embedding_path).run(documents=bad)  # type: ignore[arg-type]
 
 

@@ -252,9 +252,13 @@ def test_empty_input_returns_empty(ranker: LFMColBERTRanker) -> None:
     assert ranker.run(query=QUERY, documents=[Document(content=None)]) == {"documents": []}
 
 
-@pytest.mark.parametrize("top_k", [0, -1, 1.5, True])
-def test_bad_run_top_k(ranker: LFMColBERTRanker, documents: list[Document], top_k: object) -> None:
-    with pytest.raises(ValueError, match="top_k"):
+@pytest.mark.parametrize(
+    ("top_k", "error"), [(0, ValueError), (-1, ValueError), (1.5, TypeError), (True, TypeError)]
+)
+def test_bad_run_top_k(
+    ranker: LFMColBERTRanker, documents: list[Document], top_k: object, error: type[Exception]
+) -> None:
+    with pytest.raises(error, match="top_k"):
         ranker.run(query=QUERY, documents=documents, top_k=top_k)  # type: ignore[arg-type]
 
 

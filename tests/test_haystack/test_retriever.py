@@ -329,9 +329,9 @@ def test_unsupported_filters_raise_a_clear_error(
         assert "supported" in str(info.value) and "==" in str(info.value)
 
 
-@pytest.mark.parametrize("top_k", [0, -3, 2.0])
-def test_bad_top_k(store: LFMColBERTDocumentStore, top_k: object) -> None:
-    with pytest.raises(ValueError, match="top_k"):
+@pytest.mark.parametrize(("top_k", "error"), [(0, ValueError), (-3, ValueError), (2.0, TypeError)])
+def test_bad_top_k(store: LFMColBERTDocumentStore, top_k: object, error: type[Exception]) -> None:
+    with pytest.raises(error, match="top_k"):
         LFMColBERTRetriever(store).run(query=QUERY, top_k=top_k)  # type: ignore[arg-type]
 
 

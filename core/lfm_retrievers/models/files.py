@@ -21,8 +21,6 @@ from lfm_retrievers.errors import CheckpointError
 
 _T = TypeVar("_T")
 
-_JSON_KINDS = {dict: "a JSON object", list: "a JSON array"}
-
 
 def read_json(path: Path, expect: type = dict) -> Any:
     """The JSON value in ``path``, which must be of type ``expect`` (``dict`` or ``list``).
@@ -38,7 +36,7 @@ def read_json(path: Path, expect: type = dict) -> Any:
         raise CheckpointError(msg) from exc
     if not isinstance(value, expect):
         msg = (
-            f"{path} must hold {_JSON_KINDS.get(expect, expect.__name__)}, got "
+            f"{path} must hold a JSON {'object' if expect is dict else 'array'}, got "
             f"{type(value).__name__} ({json.dumps(value)[:40]}); re-download the checkpoint"
         )
         raise CheckpointError(msg)

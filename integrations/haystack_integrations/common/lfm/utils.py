@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
+import lfm_retrievers.seam as seam
 from lfm_retrievers.seam import require_extra as require
 
 require("haystack", "haystack", "haystack_integrations.components.*.lfm")
@@ -84,56 +85,51 @@ def device_to_dict(device: ComponentDevice | None) -> dict[str, Any] | None:
 
 
 def check_choice(name: str, value: object, choices: Sequence[object]) -> None:
-    """``ValueError`` unless ``value`` is one of ``choices``."""
-    if value not in choices:
-        msg = f"{name}={value!r} is not valid; choose one of {tuple(choices)}"
-        raise ValueError(msg)
+    """``ValueError`` (``TypeError`` for another type) unless ``value`` is one of ``choices``."""
+    seam.check_choice(value, name, choices)
 
 
 def check_top_k(top_k: object, name: str = "top_k") -> int:
-    """A positive int (bool rejected); ``ValueError`` otherwise."""
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k <= 0:
-        msg = f"{name} must be a positive int, got {top_k!r}"
-        raise ValueError(msg)
-    return top_k
+    """A positive int: ``TypeError`` for another type (bool included), ``ValueError`` if < 1."""
+    return seam.check_positive_int(top_k, name)
 
 
 def check_batch_size(batch_size: object) -> int:
-    """A positive int (bool rejected); ``ValueError`` otherwise."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        msg = f"batch_size must be a positive int, got {batch_size!r}"
-        raise ValueError(msg)
-    return batch_size
+    """A positive int: ``TypeError`` for another type, ``ValueError`` if < 1."""
+    return seam.check_batch_size(batch_size)
 
 
 def check_threshold(value: object, name: str = "score_threshold") -> float | None:
-    """None, or the number as a float (bool rejected); ``TypeError`` otherwise."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        msg = f"{name} must be a number or None, got {value!r}"
-        raise TypeError(msg)
-    return float(value)
+    """None, or a finite number as a float: ``TypeError`` for a non-number, ``ValueError`` NaN."""
+    return seam.check_optional_float(value, name)
 
 
 def check_query(query: object, component: str) -> str:
-    """The query, if it is a str; ``TypeError`` otherwise."""
-    if not isinstance(query, str):
-        msg = f"{component} expects the query as a str, got {type(query).__name__}: {query!r:.60}"
-        raise TypeError(msg)
-    return query
+    """The query, if it is a str of valid UTF-8 (``TypeError`` / ``ValueError`` otherwise)."""
+    return seam.check_str(query, f"{component}: query")
 
 
 def check_documents(documents: object, component: str) -> list[Document]:
-    """``TypeError`` unless ``documents`` is a list (or tuple) of ``haystack.Document``."""
-    if not isinstance(documents, list | tuple) or not all(
-        isinstance(d, Document) for d in documents
-    ):
+    """A list (or tuple) of ``haystack.Document`` whose content is valid UTF-8.
+
+    ``TypeError`` for anything else; ``ValueError`` naming the position and id of a document
+    whose text holds a lone surrogate.
+    """
+    if not isinstance(documents, list | tuple):
         msg = (
-            f"{component} expects a list of haystack.Document, got {type(documents).__name__}: "
-            f"{documents!r:.80}"
+            f"{component}: documents must be a list of haystack.Document, got "
+            f"{type(documents).__name__}: {documents!r:.80}"
         )
         raise TypeError(msg)
+    for i, doc in enumerate(documents):
+        if not isinstance(doc, Document):
+            msg = (
+                f"{component}: documents[{i}] must be a haystack.Document, got "
+                f"{type(doc).__name__}: {doc!r:.60}"
+            )
+            raise TypeError(msg)
+        if doc.content is not None:
+            seam.check_str(doc.content, f"{component}: documents[{i}].content (id {doc.id!r})")
     return list(documents)
 
 

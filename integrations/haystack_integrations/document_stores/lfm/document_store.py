@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,7 @@ from haystack_integrations.common.lfm.utils import (
 )
 
 from lfm_retrievers import ColBERTIndex
-from lfm_retrievers.seam import SCORE_MODES, run_in_worker
+from lfm_retrievers.seam import SCORE_MODES, check_id_list, check_str, run_in_worker
 
 from .filters import validate_filters
 
@@ -214,11 +213,19 @@ class LFMColBERTDocumentStore:
         ``documents``) raises ``DuplicateDocumentError`` and nothing is written. ``SKIP``
         keeps the stored document; ``OVERWRITE`` replaces it (the last duplicate wins).
         """
+        # Haystack's DocumentStore protocol (and its standard tests) want ValueError here.
         if not isinstance(documents, list | tuple) or not all(
             isinstance(d, Document) for d in documents
         ):
-            msg = f"write_documents expects a list of haystack.Document, got {documents!r:.80}"
+            msg = (
+                "documents must be a list of haystack.Document, got "
+                f"{type(documents).__name__}: {documents!r:.80}"
+            )
             raise ValueError(msg)
+        for i, doc in enumerate(documents):  # before anything is deleted or encoded
+            if doc.content is not None:
+                check_str(doc.content, f"documents[{i}].content (id {doc.id!r})")
+            check_str(doc.id, f"documents[{i}].id")
         if not isinstance(policy, DuplicatePolicy):
             msg = f"policy must be a DuplicatePolicy, got {policy!r}"
             raise ValueError(msg)
@@ -260,9 +267,7 @@ class LFMColBERTDocumentStore:
 
     def delete_documents(self, document_ids: list[str]) -> None:
         """Delete documents by id; ids that are not stored are ignored."""
-        if isinstance(document_ids, str) or not isinstance(document_ids, Iterable):
-            msg = f"document_ids must be a list of ids, got {document_ids!r}"
-            raise TypeError(msg)
+        document_ids = check_id_list(document_ids, "document_ids")
         with self._lock:
             index = self.index
             known = [i for i in dict.fromkeys(document_ids) if i in index]

@@ -20,7 +20,7 @@ import threading
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from lfm_retrievers import get_colbert_encoder
 from lfm_retrievers.seam import require_extra as require
@@ -109,7 +109,7 @@ def _positive_int(name: str, value: object) -> int:
 
 
 def _score_mode(score: object) -> Literal["raw", "mean"]:
-    return check_choice(score, "score", SCORE_MODES)  # type: ignore[return-value]
+    return cast(Literal["raw", "mean"], check_choice(score, "score", SCORE_MODES))
 
 
 def _model_str(model: object) -> str:
