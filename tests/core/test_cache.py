@@ -138,8 +138,10 @@ def test_lru_bounded_in_bytes():
 
 
 def test_bad_max_bytes():
-    for bad in (-1, 1.5, "1", True):
-        with pytest.raises(ValueError, match="max_bytes"):
+    with pytest.raises(ValueError, match="max_bytes"):
+        EmbeddingCache(max_bytes=-1)
+    for bad in (1.5, "1", True):  # a wrong type is a TypeError
+        with pytest.raises(TypeError, match="max_bytes"):
             EmbeddingCache(max_bytes=bad)  # type: ignore[arg-type]
 
 
