@@ -277,11 +277,11 @@ def test_torch_int8_is_kept_and_quiet(tiny_dir: Path) -> None:
 
 
 def test_bad_backend_values_and_types(tiny_dir: Path) -> None:
-    with pytest.raises(ValueError, match=r"backend='tensorflow'.*\['torch', 'onnx'\]"):
+    with pytest.raises(ValueError, match=r"backend must be one of \['torch', 'onnx'\], got 'tens"):
         load(tiny_dir / "embedding", backend="tensorflow")
     with pytest.raises(TypeError, match="backend must be str"):
         load(tiny_dir / "embedding", backend=1)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="backend="):
+    with pytest.raises(ValueError, match="backend"):
         EncoderSpec("m", backend="tf")
     with pytest.raises(ValueError, match="dtype='bfloat16' is not supported with backend='onnx'"):
         load(tiny_dir / "embedding", backend="onnx", dtype="bfloat16")

@@ -40,7 +40,7 @@ from haystack_integrations.common.lfm.utils import (
 from lfm_retrievers import ColBERTIndex
 from lfm_retrievers.seam import SCORE_MODES, check_id_list, check_str, run_in_worker
 
-from .filters import validate_filters
+from .filters import to_core_filter, validate_filters
 
 logger = logging.getLogger(__name__)
 
@@ -310,12 +310,16 @@ class LFMColBERTDocumentStore:
         top_k = check_top_k(top_k)
         check_choice("score_mode", score_mode, SCORE_MODES)
         validate_filters(filters)
-        flt = None
+        flt: dict[str, Any] | None = None
         if filters:
-            ids = [d.id for d in self.filter_documents(filters)]
-            if not ids:
-                return []
-            flt = {"ids": ids}
+            core = to_core_filter(filters)
+            if core is not None:
+                flt = {"metadata": core}
+            else:
+                ids = [d.id for d in self.filter_documents(filters)]
+                if not ids:
+                    return []
+                flt = {"ids": ids}
         hits = self.index.search(query, k=top_k, filter=flt, score=score_mode)
         return [Document(id=h.id, content=h.text, meta=h.metadata, score=h.score) for h in hits]
 
