@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ._optional import require
+from ._validation import check_choice
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -244,9 +245,7 @@ def make_searcher(
     from .indexes.dense import DenseIndex
     from .pipeline import BM25ColBERT
 
-    if mode not in EVAL_MODES:
-        msg = f"mode={mode!r} is not valid; choose one of {list(EVAL_MODES)}"
-        raise ValueError(msg)
+    check_choice(mode, "mode", EVAL_MODES)
     if mode == "bm25":
         bm25 = BM25Index(
             texts,

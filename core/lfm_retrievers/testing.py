@@ -25,6 +25,7 @@ from typing import Any, Literal
 import torch
 from safetensors.torch import save_file
 
+from ._validation import check_choice
 from .models.trunk import ATTENTION, CONV, Lfm2Trunk, TrunkConfig
 
 TinyKind = Literal["embedding", "colbert", "colbert-causal"]
@@ -168,12 +169,8 @@ def build_tiny_checkpoint(
     preset: ``"tiny"`` (hidden 64, 6 layers) or ``"full"`` (the real 350M shape, random weights,
     for benchmarks).
     """
-    if kind not in KINDS:
-        msg = f"kind={kind!r} is not valid; choose one of {KINDS}"
-        raise ValueError(msg)
-    if preset not in PRESETS:
-        msg = f"preset={preset!r} is not valid; choose one of {PRESETS}"
-        raise ValueError(msg)
+    check_choice(kind, "kind", KINDS)
+    check_choice(preset, "preset", PRESETS)
     from tokenizers import Tokenizer
 
     out = Path(directory)

@@ -390,7 +390,7 @@ class LFMBM25ColBERTRetriever(_ColBERTModelFields):
 
         choices = (*ANALYZERS, "cjk")
         if value.lower() not in choices:
-            msg = f"unknown analyzer {value!r}; choose one of {list(choices)}"
+            msg = f"analyzer must be one of {list(choices)}, got {value!r}"
             raise ValueError(msg)
         return value
 

@@ -46,15 +46,15 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
             dev = torch.device(device)
         except RuntimeError as exc:
             msg = (
-                f"device={device!r} is not a valid device; choose one of {DEVICE_CHOICES} "
-                "(optionally with an index, e.g. 'cuda:1')"
+                f"device must be one of {list(DEVICE_CHOICES)} (optionally with an index, "
+                f"e.g. 'cuda:1'), got {device!r}"
             )
             raise ValueError(msg) from exc
     else:
         msg = f"device must be a str or torch.device, got {type(device).__name__}: {device!r}"
         raise TypeError(msg)
     if dev.type not in DEVICE_CHOICES:
-        msg = f"device={device!r} is not supported; choose one of {DEVICE_CHOICES}"
+        msg = f"device must be one of {list(DEVICE_CHOICES)}, got {device!r}"
         raise ValueError(msg)
     if not _available(dev.type):
         warnings.warn(
@@ -80,12 +80,12 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
         return torch.float32
     if isinstance(dtype, torch.dtype):
         if dtype not in _DTYPES.values():
-            msg = f"dtype={dtype!r} is not supported; choose one of {DTYPE_CHOICES}"
+            msg = f"dtype must be one of {list(DTYPE_CHOICES)}, got {dtype!r}"
             raise ValueError(msg)
         return dtype
     if isinstance(dtype, str):
         if dtype not in _DTYPES:
-            msg = f"dtype={dtype!r} is not supported; choose one of {DTYPE_CHOICES}"
+            msg = f"dtype must be one of {list(DTYPE_CHOICES)}, got {dtype!r}"
             raise ValueError(msg)
         return _DTYPES[dtype]
     msg = f"dtype must be a str or torch.dtype, got {type(dtype).__name__}: {dtype!r}"

@@ -76,9 +76,7 @@ class EncoderSpec:
 
 
 def _check_kind(name: str, kind: str, expect: str | None) -> None:
-    if expect not in (None, "dense", "colbert"):
-        msg = f"expect={expect!r} is not valid; choose one of ['dense', 'colbert', None]"
-        raise ValueError(msg)
+    check_choice(expect, "expect", (None, "dense", "colbert"))
     if expect is not None and kind != expect:
         hint = DEFAULT_DENSE_MODEL if expect == "dense" else DEFAULT_COLBERT_MODEL
         msg = (

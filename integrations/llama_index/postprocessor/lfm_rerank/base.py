@@ -110,10 +110,7 @@ class LFMColBERTRerank(BaseNodePostprocessor):
     @field_validator("top_n")
     @classmethod
     def _positive(cls, value: int) -> int:
-        if value <= 0:
-            msg = f"top_n must be a positive int, got {value!r}"
-            raise ValueError(msg)
-        return value
+        return check_positive_int(value, "top_n")
 
     @classmethod
     def class_name(cls) -> str:

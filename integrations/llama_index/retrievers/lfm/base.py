@@ -668,10 +668,7 @@ class LFMBM25ColBERTRetriever(_LFMColBERTRetrieverBase):
             verbose=verbose,
         )
         self.candidates = _positive_int("candidates", candidates)
-        if fusion not in FUSIONS:
-            msg = f"fusion must be one of {list(FUSIONS)}, got {fusion!r}"
-            raise ValueError(msg)
-        self.fusion = fusion
+        self.fusion = check_choice(fusion, "fusion", FUSIONS)
         self.score = _score_mode(score)
         self.analyzer = analyzer
         self.language = check_language(language)
@@ -707,7 +704,7 @@ class LFMBM25ColBERTRetriever(_LFMColBERTRetrieverBase):
                     [self._text(n) for n in self._nodes.values()],
                     ids=list(self._nodes),
                     candidates=self.candidates,
-                    fusion=self.fusion,
+                    fusion=self.fusion,  # type: ignore[arg-type]  # checked against FUSIONS
                     score=self.score,
                     cache=self._cache,
                     analyzer=self.analyzer,
