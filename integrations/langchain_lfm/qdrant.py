@@ -22,14 +22,13 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from lfm_retrievers import EncoderSpec, QdrantIndex
-from lfm_retrievers.seam import SEARCH_MODES, run_in_worker
+from lfm_retrievers.seam import SEARCH_MODES, check_positive_int, run_in_worker
 
 from ._common import (
     AutoStr,
     Backend,
     ScoreMode,
     check_documents,
-    check_positive_int,
     check_query,
     document_ids,
     path_to_str,
