@@ -272,8 +272,7 @@ class BM25ColBERT:
         w = check_float(DEFAULT_WEIGHT if weight is None else weight, "weight", 0.0, 1.0)
         rk = check_float(DEFAULT_RRF_K if rrf_k is None else rrf_k, "rrf_k", 0.0)
         check_score_mode(score)
-        if show_progress is not None:
-            check_bool(show_progress, "show_progress")
+        progress = None if show_progress is None else check_bool(show_progress, "show_progress")
         if cache is not None and not isinstance(cache, EmbeddingCache):
             msg = f"cache must be an EmbeddingCache or None, got {type(cache).__name__}"
             raise TypeError(msg)
@@ -284,7 +283,7 @@ class BM25ColBERT:
         self.score: str = score  # type: ignore[assignment]
         self.cache: EmbeddingCache = cache if cache is not None else EmbeddingCache()
         self.batch_size = check_batch_size(batch_size)
-        self.show_progress: bool | None = show_progress
+        self.show_progress: bool | None = progress
         self._lock = threading.RLock()
         self._dense_index: DenseIndex | None = None if dense is None else DenseIndex(dense)
         self._dense_stale = True

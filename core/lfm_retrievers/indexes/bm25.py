@@ -104,8 +104,6 @@ FORMAT = "lfm-retrievers/bm25"
 FORMAT_VERSION = 1
 
 
-
-
 def _check_ids(ids: object, n: int) -> list[str] | None:
     return None if ids is None else check_ids(ids, n)
 
