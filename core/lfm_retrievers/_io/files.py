@@ -64,13 +64,22 @@ def fsync_dir(path: Path) -> None:
 
 
 def listed_files(folder: Path) -> list[str]:
-    """Relative POSIX paths of every regular file under ``folder`` except the manifest."""
+    """Relative POSIX paths of the files a manifest of ``folder`` lists.
+
+    Every regular file except the manifest itself and hidden temporary files, and except the
+    contents of a subfolder that has its own manifest (a saved artifact nested in another,
+    checked by its own manifest when it is loaded).
+    """
     out = []
-    for p in sorted(folder.rglob("*")):
-        if p.is_file() and not p.is_symlink():
-            rel = p.relative_to(folder).as_posix()
-            if rel != MANIFEST_FILE:
-                out.append(rel)
+    for root, dirs, files in os.walk(folder):
+        here = Path(root)
+        dirs[:] = sorted(d for d in dirs if not (here / d / MANIFEST_FILE).is_file())
+        for name in sorted(files):
+            path = here / name
+            rel = path.relative_to(folder).as_posix()
+            if rel == MANIFEST_FILE or TMP_MARK in name or path.is_symlink():
+                continue
+            out.append(rel)
     return out
 
 

@@ -35,6 +35,8 @@ from .files import (
     make_manifest,
     read_format,
     read_generation,
+    read_manifest,
+    verify_files,
     write_manifest,
 )
 
@@ -268,6 +270,29 @@ def recover(path: str | os.PathLike[str], *, timeout: float = DEFAULT_LOCK_TIMEO
     return target
 
 
+def open_folder(
+    path: str | os.PathLike[str],
+    *,
+    formats: tuple[str, ...],
+    max_version: int,
+    what: str = "folder",
+    verify: bool = True,
+) -> tuple[Path, dict[str, Any]]:
+    """Recover ``path`` if needed, then read and check its manifest and every listed file.
+
+    Returns:
+        The folder (a symbolic link's destination) and its manifest.
+
+    Raises:
+        IndexFormatError: No manifest, another format, a newer version, or a missing,
+            truncated or (``verify``) corrupted file.
+    """
+    folder = recover(path)
+    manifest = read_manifest(folder, formats=formats, max_version=max_version, what=what)
+    verify_files(folder, manifest, verify=verify)
+    return folder, manifest
+
+
 # ------------------------------------------------------------------------------ writing
 
 
@@ -424,6 +449,7 @@ __all__ = [
     "DEFAULT_LOCK_TIMEOUT",
     "SavedFolder",
     "append_files",
+    "open_folder",
     "recover",
     "resolve_target",
     "save_folder",

@@ -518,20 +518,12 @@ class BM25Index:
             msg = f"no BM25 index at {root} (the folder does not exist)"
             raise FileNotFoundError(msg)
         if (root / _LEGACY_CONFIG).is_file() and not (root / _io.MANIFEST_FILE).exists():
-            msg = (
-                f"cannot load {root}: it was saved in BM25 format v1 by an earlier "
-                "lfm-retrievers (no checksums); rebuild it with this version"
-            )
+            msg = f"cannot load {root}: BM25 format v1 (no checksums); rebuild it with this version"
             raise IndexFormatError(msg)
         config = _io.read_manifest(
             root, formats=(FORMAT,), max_version=FORMAT_VERSION, what="BM25 index"
         )
         _io.verify_files(root, config, verify=verify)
-        if not isinstance(config.get("analyzer"), str) or not isinstance(
-            config.get("params"), dict
-        ):
-            msg = f"corrupted BM25 index at {root}: manifest.json lacks analyzer or params"
-            raise IndexFormatError(msg)
 
         saved = config["analyzer"]
         if analyzer is None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
 
@@ -21,9 +22,25 @@ from lfm_retrievers import _io
 
 from . import format as fmt
 from .packed import PackedVectors, Segment
+from .table import DocumentTable
 
-if TYPE_CHECKING:
-    from .base import VectorIndex
+
+class VectorIndex(Protocol):
+    """What saving and loading use of an index (``base.VectorIndex`` has it all)."""
+
+    kind: ClassVar[Literal["dense", "colbert"]]
+    storage_dtype: ClassVar[type[np.floating[Any]]]
+    _lock: threading.RLock
+    _table: DocumentTable
+    _vectors: PackedVectors
+    _mutations: int
+    _epoch: int
+    _disk: dict[Path, fmt.DiskState]
+
+    def _model_stamp(self) -> dict[str, Any]: ...
+
+    def _compact_locked(self) -> None: ...
+
 
 logger = logging.getLogger(__name__)
 
