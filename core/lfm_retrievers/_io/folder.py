@@ -322,7 +322,7 @@ def save_folder(
     format_version: int,
     model: Mapping[str, Any] | None = None,
     expected_generation: int | _AnyGeneration | None = ANY_GENERATION,
-    replaces: tuple[str, ...] = (),
+    replaces: tuple[str, ...] | None = (),
     what: str = "folder",
     timeout: float = DEFAULT_LOCK_TIMEOUT,
 ) -> SavedFolder:
@@ -338,7 +338,8 @@ def save_folder(
         expected_generation: The generation the caller loaded or last saved (``None``: the
             path must not hold a saved folder yet); :data:`ANY_GENERATION` replaces anything.
         replaces: Names of files that mark an earlier layout of the same artifact; a
-            non-empty folder is replaced only if it holds ``format`` or one of them.
+            non-empty folder is replaced only if it holds ``format`` or one of them
+            (``None``: the caller checked the folder itself; anything is replaced).
         what: How errors name the artifact (``"index"``, ``"BM25 index"``...).
         timeout: Seconds to wait for another writer of the same path.
 
@@ -354,7 +355,8 @@ def save_folder(
     with _locked(target, timeout=timeout):
         _recover_locked(target)
         if (
-            target.exists()
+            replaces is not None
+            and target.exists()
             and any(target.iterdir())
             and read_format(target) != format
             and not any((target / n).is_file() for n in replaces)
@@ -382,6 +384,25 @@ def save_folder(
             shutil.rmtree(tmp, ignore_errors=True)  # the failed write, or the old version
     logger.debug("saved %s (generation %d)", target, generation)
     return SavedFolder(target, generation, manifest)
+
+
+def atomic_dir_write(
+    path: str | os.PathLike[str],
+    write: Callable[[Path], None],
+    *,
+    format: str = "lfm-retrievers/folder",
+) -> Path:
+    """:func:`save_folder` for a writer with no manifest fields of its own; returns the folder.
+
+    The folder still gets ``manifest.json`` (every file's size and SHA-256) and the crash-safe
+    swap; the caller has checked that whatever ``path`` holds may be replaced.
+    """
+
+    def run(tmp: Path) -> dict[str, Any]:
+        write(tmp)
+        return {}
+
+    return save_folder(path, run, format=format, format_version=1, replaces=None).path
 
 
 def append_files(
@@ -449,6 +470,7 @@ __all__ = [
     "DEFAULT_LOCK_TIMEOUT",
     "SavedFolder",
     "append_files",
+    "atomic_dir_write",
     "open_folder",
     "recover",
     "resolve_target",

@@ -452,6 +452,7 @@ class VectorIndex:
         device: str | None = "auto",
         dtype: str | None = "auto",
         quantize: str | None = None,
+        backend: str = "torch",
         mmap: bool = True,
         verify: bool = True,
     ) -> Self:
@@ -473,6 +474,7 @@ class VectorIndex:
                 device=device,
                 dtype=dtype,
                 quantize=quantize,
+                backend=backend,
                 mmap=mmap,
                 verify=verify,
             )
@@ -484,7 +486,7 @@ class VectorIndex:
             msg = f"no index in {path} yet: pass encoder= or model= to create one"
             raise ValueError(msg)
         if isinstance(source, str | os.PathLike):
-            source = EncoderSpec(os.fspath(source), device, dtype, quantize)  # type: ignore[arg-type]
+            source = EncoderSpec(os.fspath(source), device, dtype, quantize, backend)  # type: ignore[arg-type]
         index = cls(source)
         index._disk[path] = fmt.DiskState(0, [], None)
         return index
