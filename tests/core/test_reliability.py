@@ -456,3 +456,13 @@ def test_a_hub_cache_link_gives_the_sha256_without_reading(
 
     monkeypatch.setattr(fp, "sha256_file", no_read)
     assert fp.fingerprint(snapshot) == expected
+
+
+def test_saving_again_after_the_folder_was_removed_writes_it_anew(colbert, tmp_path):
+    target = tmp_path / "ix"
+    index = ColBERTIndex(colbert)
+    index.add(TEXTS, ids=IDS)
+    index.save(target)
+    shutil.rmtree(target)
+    index.save(target)  # nothing changed in memory, but the folder is gone
+    assert ColBERTIndex.load(target, colbert).ids == IDS

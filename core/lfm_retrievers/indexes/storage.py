@@ -62,6 +62,8 @@ def save_index(index: VectorIndex, directory: str | os.PathLike[str]) -> None:
         dim = index._vectors.dim if index._vectors.dim is not None else model["dim"]
         state = index._disk.get(target)
         epoch = index._epoch
+    if state is not None and state.generation and _io.read_generation(_io.recover(target)) == 0:
+        state = fmt.DiskState(0, [], None)  # the folder was removed: write it anew
     if state is not None and state.epoch == epoch and _appendable(state, alive):
         new_state = _append_save(index, target, state, segments, alive, rows, dim, model)
         new_state.epoch = epoch
