@@ -389,7 +389,7 @@ def test_corrupted_index_gives_clear_error(saved, damage, match):
 def _edit_manifest(directory: Path, **changes) -> None:
     manifest = json.loads((directory / "manifest.json").read_text())
     manifest.update(changes)
-    (directory / "manifest.json").write_text(json.dumps(manifest))
+    io_files.write_manifest(directory, manifest)  # resealed: an edit, not a corruption
 
 
 def test_newer_format_and_other_kind(saved):

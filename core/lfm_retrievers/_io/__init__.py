@@ -7,7 +7,8 @@ Every saved folder (a ``DenseIndex`` / ``ColBERTIndex`` / ``BM25Index``, a persi
      "package_version": "0.3.0", "generation": 7, "model": {...} or null,
      "files": {"docs.json": {"bytes": 5123, "sha256": "9f2c..."}, ...}, ...artifact fields}
 
-``files`` lists the size and SHA-256 of every other file in the folder. :func:`verify_files`
+``files`` lists the size and SHA-256 of every other file in the folder, and the manifest carries
+its own (``manifest_sha256``, over its canonical JSON). :func:`verify_files`
 checks them streaming (1 MiB blocks), so a flipped byte anywhere is an
 :class:`~lfm_retrievers.errors.IndexFormatError` naming the file, never a wrong result;
 ``verify=False`` checks sizes only (for very large folders whose storage is trusted).

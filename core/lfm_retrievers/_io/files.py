@@ -21,6 +21,7 @@ from lfm_retrievers.errors import IndexFormatError
 MANIFEST_FILE: Final = "manifest.json"
 FORMAT_PREFIX: Final = "lfm-retrievers/"
 TMP_MARK: Final = ".tmp-"
+SELF_CHECKSUM: Final = "manifest_sha256"
 _BLOCK = 1 << 20
 
 
@@ -165,11 +166,20 @@ def make_manifest(
     return manifest
 
 
+def manifest_digest(manifest: Mapping[str, Any]) -> str:
+    """SHA-256 of a manifest's content (canonical JSON, its own ``manifest_sha256`` left out)."""
+    body = {k: v for k, v in manifest.items() if k != SELF_CHECKSUM}
+    blob = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
 def write_manifest(folder: Path, manifest: Mapping[str, Any]) -> None:
-    """Write ``manifest.json`` into ``folder`` through a temporary file and one rename."""
+    """Write ``manifest.json`` (sealed with its own SHA-256) through a temporary file + rename."""
+    sealed = {k: v for k, v in manifest.items() if k != SELF_CHECKSUM}
+    sealed[SELF_CHECKSUM] = manifest_digest(sealed)
     tmp = folder / f".{MANIFEST_FILE}{TMP_MARK}{uuid.uuid4().hex[:12]}"
     try:
-        fsync_write(tmp, json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8"))
+        fsync_write(tmp, json.dumps(sealed, indent=1, ensure_ascii=False).encode("utf-8"))
         os.replace(tmp, folder / MANIFEST_FILE)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -218,6 +228,9 @@ def read_manifest(
             f"{manifest.get('package_version')}; this version reads up to v{max_version}: "
             "upgrade lfm-retrievers"
         )
+        raise format_error(path, why)
+    if manifest.get(SELF_CHECKSUM) != manifest_digest(manifest):
+        why = f"{MANIFEST_FILE} does not match its own SHA-256 (corrupted or edited by hand)"
         raise format_error(path, why)
     files = manifest.get("files")
     generation = manifest.get("generation")
@@ -294,6 +307,7 @@ __all__ = [
     "fsync_write",
     "listed_files",
     "make_manifest",
+    "manifest_digest",
     "read_format",
     "read_generation",
     "read_manifest",
