@@ -422,15 +422,12 @@ class BM25Index:
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | os.PathLike[str]) -> Path:
-        """Write the index to ``directory`` atomically (JSON + .npy, no pickle).
+        """Write the index to ``directory``: crash-safe, checksummed, one writer per folder.
 
-        Texts, ids and metadata go to ``documents.jsonl``; per-document term counts to
-        ``.npy`` arrays with the vocabulary in ``vocab.json``; settings, format stamps and
-        every file's SHA-256 to ``manifest.json``. A ``"model"`` analyzer saves its
-        ``tokenizer.json``; a custom callable must be passed again to :meth:`load`. Metadata
-        must be JSON-serializable. Crash-safe and one writer per folder, as
-        :meth:`lfm_retrievers.ColBERTIndex.save` (``ConcurrentWriteError`` if another writer
-        saved the folder since this index loaded or saved it).
+        As :meth:`lfm_retrievers.ColBERTIndex.save`: texts, ids and metadata (JSON-serializable)
+        in ``documents.jsonl``, term counts in ``.npy`` arrays, ``vocab.json``, a ``"model"``
+        analyzer's ``tokenizer.json``, settings and every file's SHA-256 in ``manifest.json``.
+        A custom analyzer callable must be passed again to :meth:`load`.
         """
         target = _io.resolve_target(directory)
         with self._lock:
@@ -484,15 +481,11 @@ class BM25Index:
                     )
                 return config
 
+            expected = self._generations.get(target, _io.ANY_GENERATION)
             saved = _io.save_folder(
-                target,
-                write,
-                format=FORMAT,
-                format_version=FORMAT_VERSION,
-                expected_generation=self._generations.get(target, _io.ANY_GENERATION),
-                replaces=(_LEGACY_CONFIG,),
-                what="BM25 index",
-            )
+                target, write, format=FORMAT, format_version=FORMAT_VERSION,
+                expected_generation=expected, replaces=(_LEGACY_CONFIG,), what="BM25 index",
+            )  # fmt: skip
             self._generations[target] = saved.generation
         return saved.path
 
