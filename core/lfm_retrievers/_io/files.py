@@ -317,3 +317,15 @@ __all__ = [
     "verify_files",
     "write_manifest",
 ]
+
+
+def package_cache_dir() -> Path:
+    """The package cache: ``$LFM_RETRIEVERS_CACHE``, else ``$XDG_CACHE_HOME/lfm-retrievers``.
+
+    ONNX exports and the CLI's tiny checkpoints live here; one definition, so they agree.
+    """
+    env = os.environ.get("LFM_RETRIEVERS_CACHE")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "lfm-retrievers"
