@@ -12,7 +12,13 @@ from __future__ import annotations
 
 from ._version import __version__
 from .cache import EmbeddingCache, encode_documents_cached
-from .errors import CheckpointError, CheckpointNotFoundError, CorpusError, IndexFormatError
+from .errors import (
+    CheckpointError,
+    CheckpointNotFoundError,
+    ConcurrentWriteError,
+    CorpusError,
+    IndexFormatError,
+)
 from .explain import Explanation, TokenMatch
 from .indexes.bm25 import BM25Index
 from .indexes.colbert import ColBERTIndex
@@ -62,6 +68,7 @@ __all__ = [
     "ColBERTEncoder",
     "ColBERTIndex",
     "ColBERTSettings",
+    "ConcurrentWriteError",
     "CorpusError",
     "DenseEncoder",
     "DenseIndex",

@@ -7,9 +7,12 @@ SHA-256 of the text. The cache is an LRU bounded in bytes (the vectors' ``nbytes
 small per-entry overhead); entries larger than the bound are returned but not kept.
 
 With ``directory`` the entries are also written there, one ``<sha256 of the key>.npy`` per
-entry (atomically: temporary file, then ``os.replace``; loaded with ``allow_pickle=False``),
-so a later process starts warm. The directory is not bounded by ``max_bytes``; ``clear()``
-empties it. A file that cannot be read is treated as a miss and replaced.
+entry, so a later process starts warm. Each entry is written atomically (temporary file, fsync,
+``os.replace``) and sealed with its own SHA-256 (bound to its key): the directory's
+``manifest.json`` (the package's one manifest convention) cannot list entries that many
+processes add at any time. An entry that is damaged, truncated, renamed or unreadable is a
+miss, removed and encoded again, never a hit; arrays load with ``allow_pickle=False``. The
+directory is not bounded by ``max_bytes``; ``clear()`` empties it.
 
 ``hits`` / ``misses`` count lookups; ``stats()`` has the full picture. Vectors handed out are
 read-only numpy arrays shared with the cache: copy before modifying.
@@ -22,12 +25,14 @@ read-only numpy arrays shared with the cache: copy before modifying.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
-import tempfile
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -35,14 +40,16 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from . import _io
 from ._validation import check_finite, check_nonnegative_int, check_texts
+from .errors import IndexFormatError
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 256 * 2**20
-CACHE_FORMAT = "lfm-retrievers-embedding-cache"
-CACHE_FORMAT_VERSION = 1
-_MANIFEST = "cache.json"
+CACHE_FORMAT = "lfm-retrievers/embedding-cache"
+CACHE_FORMAT_VERSION = 2
+_LEGACY_MANIFEST = "cache.json"  # format v1: entries without checksums
 _ENTRY_OVERHEAD = 256  # bytes charged per entry for the key and bookkeeping
 
 
@@ -115,52 +122,71 @@ class EmbeddingCache:
     # ----------------------------------------------------------------- directory
     @staticmethod
     def _open_directory(directory: Path) -> None:
-        manifest = directory / _MANIFEST
-        if manifest.exists():
-            try:
-                info = json.loads(manifest.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                msg = f"{manifest} is not a readable embedding-cache manifest"
-                raise ValueError(msg) from exc
-            if info.get("format") != CACHE_FORMAT:
-                msg = (
-                    f"{directory} is not an lfm-retrievers embedding cache "
-                    f"(format {info.get('format')!r})"
-                )
-                raise ValueError(msg)
-            if int(info.get("version", 0)) > CACHE_FORMAT_VERSION:
-                msg = (
-                    f"{directory} was written by a newer lfm-retrievers (cache format "
-                    f"v{info.get('version')}, this version reads v{CACHE_FORMAT_VERSION}); upgrade"
-                )
-                raise ValueError(msg)
+        if (directory / _io.MANIFEST_FILE).exists():
+            _io.read_manifest(
+                directory,
+                formats=(CACHE_FORMAT,),
+                max_version=CACHE_FORMAT_VERSION,
+                what="embedding cache",
+            )
+            _remove_stale_temporaries(directory)
             return
-        if directory.exists() and any(directory.iterdir()):
+        legacy = directory / _LEGACY_MANIFEST
+        if legacy.is_file():
+            try:
+                legacy_ok = json.loads(legacy.read_text("utf-8")).get("version") == 1
+            except (OSError, ValueError, AttributeError, RecursionError):
+                legacy_ok = False
+            if not legacy_ok:
+                msg = f"{legacy} is not a readable embedding-cache manifest of format v1"
+                raise IndexFormatError(msg)
+        elif directory.exists() and any(directory.iterdir()):
             msg = (
                 f"{directory} is not empty and not an embedding cache; pick an empty or new folder"
             )
             raise ValueError(msg)
+        # New, or written by an earlier version: its unsealed entries read as misses.
         directory.mkdir(parents=True, exist_ok=True)
-        _atomic_write_bytes(
-            manifest,
-            json.dumps({"format": CACHE_FORMAT, "version": CACHE_FORMAT_VERSION}).encode(),
+        _remove_stale_temporaries(directory)
+        manifest = _io.make_manifest(
+            format=CACHE_FORMAT,
+            format_version=CACHE_FORMAT_VERSION,
+            model=None,
+            files={},
+            generation=1,
+            fields={"entries": "<sha256 of the key>.npy, each sealed with its own SHA-256"},
         )
+        _io.write_manifest(directory, manifest)
+        legacy.unlink(missing_ok=True)
 
     def _path(self, key: CacheKey) -> Path:
         assert self.directory is not None
         return self.directory / f"{key.digest()}.npy"
 
     def _read_disk(self, key: CacheKey) -> np.ndarray | None:
+        """The entry of ``key`` on disk; a missing, damaged or foreign one is a miss."""
         path = self._path(key)
-        if not path.exists():
-            return None
         try:
-            array = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as exc:
-            logger.warning("ignoring unreadable cache entry %s: %s", path, exc)
-            path.unlink(missing_ok=True)
+            data = path.read_bytes()
+        except FileNotFoundError:
             return None
-        if not isinstance(array, np.ndarray) or array.ndim not in (1, 2):
+        except OSError as exc:
+            logger.warning("cannot read cache entry %s: %s", path, exc)
+            return None
+        payload = _io.unseal(data, key.digest())
+        array: Any = None
+        if payload is not None:
+            try:
+                array = np.load(io.BytesIO(payload), allow_pickle=False)
+            except (OSError, ValueError, EOFError) as exc:
+                logger.warning("ignoring unreadable cache entry %s: %s", path, exc)
+        if (
+            not isinstance(array, np.ndarray)
+            or array.ndim not in (1, 2)
+            or not np.issubdtype(array.dtype, np.floating)
+        ):
+            if payload is None:
+                logger.warning("ignoring damaged cache entry %s (checksum mismatch)", path)
             path.unlink(missing_ok=True)
             return None
         array.setflags(write=False)
@@ -170,15 +196,10 @@ class EmbeddingCache:
         path = self._path(key)
         if path.exists():
             return
+        buffer = io.BytesIO()
+        np.save(buffer, array, allow_pickle=False)
         try:
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npy", dir=path.parent)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    np.save(f, array, allow_pickle=False)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            _io.atomic_write_bytes(path, _io.seal(buffer.getvalue(), key.digest()))
         except OSError as exc:
             logger.warning("could not write cache entry %s: %s", path, exc)
 
@@ -303,15 +324,13 @@ class EmbeddingCache:
         )
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _remove_stale_temporaries(directory: Path, max_age_s: float = 3600.0) -> None:
+    """Remove temporary files of entry writes killed long ago (a live one takes milliseconds)."""
+    now = time.time()
+    for path in directory.glob(".*.tmp-*"):
+        with contextlib.suppress(OSError):
+            if now - path.stat().st_mtime > max_age_s:
+                path.unlink()
 
 
 def encode_documents_cached(

@@ -24,8 +24,22 @@ class IndexFormatError(ValueError):
     """
 
 
+class ConcurrentWriteError(RuntimeError):
+    """Another writer saved the same folder since this one loaded or last saved it.
+
+    Saving would silently discard the other writer's changes, so nothing is written: load the
+    folder again and reapply the changes. One writer per folder; readers need no lock.
+    """
+
+
 class CorpusError(ValueError):
     """A corpus file or folder cannot be read (the message names the file and line)."""
 
 
-__all__ = ["CheckpointError", "CheckpointNotFoundError", "CorpusError", "IndexFormatError"]
+__all__ = [
+    "CheckpointError",
+    "CheckpointNotFoundError",
+    "ConcurrentWriteError",
+    "CorpusError",
+    "IndexFormatError",
+]

@@ -84,6 +84,10 @@ class LFMQdrantRetriever(BaseRetriever):
         default="torch",
         description="'torch', or 'onnx' (ONNX Runtime; exported once per model and cached).",
     )
+    language: str | None = Field(
+        default=None,
+        description="BM25 vector stemming: an ISO 639-1 code or 'auto'; None: the collection's.",
+    )
     mode: str | None = Field(default=None, description=f"Search mode, one of {list(SEARCH_MODES)}.")
     k: int = Field(default=4, gt=0, description="Number of documents to return.")
     candidates: int = Field(default=100, gt=0, description="Prefetch size per first stage.")
@@ -126,6 +130,7 @@ class LFMQdrantRetriever(BaseRetriever):
                         self.collection_name,
                         colbert=self._spec(self.model),
                         dense=self._spec(self.dense_model),
+                        language=self.language,
                         batch_size=self.batch_size,
                     )
         return self._index

@@ -13,6 +13,7 @@ import pytest
 import rank_bm25
 from tokenizers import Tokenizer
 
+from lfm_retrievers.errors import IndexFormatError
 from lfm_retrievers.evaluation import document_text, evaluate, load_beir
 from lfm_retrievers.indexes._rank_bm25 import build_model, rank_bm25_scores
 from lfm_retrievers.indexes.analyzers import ENGLISH_STOPWORDS
@@ -444,10 +445,10 @@ def test_save_load_roundtrip(tmp_path: Path) -> None:
     assert loaded.add(["again"]) == index.add(["again"])  # auto-id counter persisted
     files = sorted(p.name for p in (tmp_path / "bm25").iterdir())
     assert files == [
-        "config.json",
         "counts.npy",
         "doc_offsets.npy",
         "documents.jsonl",
+        "manifest.json",
         "term_ids.npy",
         "vocab.json",
     ]
@@ -492,19 +493,19 @@ def test_corrupted_or_newer_files_fail_clearly(tmp_path: Path) -> None:
     BM25Index(["alpha beta", "beta gamma"]).save(target)
     counts = np.load(target / "counts.npy")
     np.save(target / "counts.npy", counts[:-1])
-    with pytest.raises(ValueError, match="corrupted"):
+    with pytest.raises(IndexFormatError, match=r"counts\.npy has .* bytes"):
         BM25Index.load(target)
 
     BM25Index(["alpha beta", "beta gamma"]).save(target)
     (target / "doc_offsets.npy").write_bytes(b"\x93NUMPY garbage")
-    with pytest.raises(ValueError, match="corrupted"):
+    with pytest.raises(IndexFormatError, match=r"doc_offsets\.npy"):
         BM25Index.load(target)
 
     BM25Index(["alpha beta"]).save(target)
-    cfg = json.loads((target / "config.json").read_text())
+    cfg = json.loads((target / "manifest.json").read_text())
     cfg["format_version"] = 99
-    (target / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(ValueError, match="format version 99"):
+    (target / "manifest.json").write_text(json.dumps(cfg))
+    with pytest.raises(IndexFormatError, match="format v99"):
         BM25Index.load(target)
     with pytest.raises(FileNotFoundError):
         BM25Index.load(tmp_path / "nothing-here")

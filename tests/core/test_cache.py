@@ -150,7 +150,9 @@ def test_persistence_across_instances(colbert, tmp_path, monkeypatch):
     first = EmbeddingCache(directory=directory)
     vectors = encode_documents_cached(colbert, DOCS, first)
     assert len(list(directory.glob("*.npy"))) == len(DOCS)
-    assert json.loads((directory / "cache.json").read_text())["version"] == 1
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert manifest["format"] == "lfm-retrievers/embedding-cache"
+    assert manifest["format_version"] == 2 and manifest["package_version"]
 
     counter = Counting(colbert, monkeypatch)
     second = EmbeddingCache(directory=directory)
@@ -170,7 +172,41 @@ def test_unreadable_entry_is_a_miss_and_is_rewritten(colbert, tmp_path, monkeypa
     cache = EmbeddingCache(directory=directory)
     (vec,) = encode_documents_cached(colbert, DOCS[:1], cache)
     assert counter.calls == 1 and cache.misses == 1
-    np.testing.assert_array_equal(np.load(entry, allow_pickle=False), vec)
+    third = EmbeddingCache(directory=directory)  # the entry was written again, whole
+    (again,) = encode_documents_cached(colbert, DOCS[:1], third)
+    assert third.stats()["disk_hits"] == 1
+    np.testing.assert_array_equal(again, vec)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["bitflip-header", "bitflip-data", "bitflip-seal", "truncate", "append", "empty", "swap"],
+)
+def test_a_damaged_entry_is_a_miss_never_a_hit(colbert, tmp_path, monkeypatch, damage):
+    """Issue 14 item 4: before, 43 of 70 corruptions of entries were served as hits."""
+    directory = tmp_path / "cache"
+    reference = encode_documents_cached(colbert, DOCS[:2], EmbeddingCache(directory=directory))
+    entries = sorted(directory.glob("*.npy"))
+    entry = entries[0]
+    data = bytearray(entry.read_bytes())
+    if damage.startswith("bitflip"):
+        pos = {"bitflip-header": 20, "bitflip-data": len(data) // 2, "bitflip-seal": -3}[damage]
+        data[pos] ^= 0x10
+    elif damage == "truncate":
+        data = data[:-40]
+    elif damage == "append":
+        data += b"\0\0\0\0"
+    elif damage == "empty":
+        data = bytearray()
+    else:  # another entry's (valid) file under this entry's name
+        data = bytearray(entries[1].read_bytes())
+    entry.write_bytes(bytes(data))
+    counter = Counting(colbert, monkeypatch)
+    cache = EmbeddingCache(directory=directory)
+    got = encode_documents_cached(colbert, DOCS[:2], cache)
+    assert cache.misses == 1 and cache.stats()["disk_hits"] == 1 and counter.calls == 1
+    for a, b in zip(got, reference, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_directory_checks(tmp_path):
@@ -181,10 +217,17 @@ def test_directory_checks(tmp_path):
         EmbeddingCache(directory=foreign)
     newer = tmp_path / "newer"
     newer.mkdir()
-    (newer / "cache.json").write_text(
-        json.dumps({"format": "lfm-retrievers-embedding-cache", "version": 99})
+    (newer / "manifest.json").write_text(
+        json.dumps(
+            {
+                "format": "lfm-retrievers/embedding-cache",
+                "format_version": 99,
+                "generation": 1,
+                "files": {},
+            }
+        )
     )
-    with pytest.raises(ValueError, match="newer"):
+    with pytest.raises(ValueError, match=r"v99.*upgrade"):
         EmbeddingCache(directory=newer)
 
 

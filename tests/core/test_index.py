@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import lfm_retrievers.indexes.base as index_base
+import lfm_retrievers._io.files as io_files
+import lfm_retrievers._io.folder as io_folder
 import lfm_retrievers.indexes.format as index_format
 from lfm_retrievers import (
     ColBERTEncoder,
@@ -277,8 +278,8 @@ def test_save_load_identical_results(make, tmp_path):
         assert_same_hits(loaded.search(query, k=10), index.search(query, k=10))
     space = {"metadata": {"group": "space"}}
     assert_same_hits(loaded.search("planet", filter=space), index.search("planet", filter=space))
-    manifest = json.loads((tmp_path / "ix" / "index.json").read_text())
-    assert manifest["format_version"] == index_format.INDEX_FORMAT_VERSION
+    manifest = json.loads((tmp_path / "ix" / "manifest.json").read_text())
+    assert manifest["format_version"] == index_format.FORMAT_VERSION
     assert manifest["model"]["fingerprint"] == index.encoder.fingerprint
     assert manifest["model"]["name"] == str(index.encoder.name)
     assert manifest["package_version"]
@@ -302,15 +303,21 @@ def test_save_empty_index_round_trips(make, tmp_path):
     assert loaded.search("one")[0].id == "one"
 
 
+@pytest.mark.parametrize("mode", ["append", "rewrite"])
 @pytest.mark.parametrize(
     ("module", "where"),
-    [(index_format, "fsync_write"), (index_format, "sha256_file"), (index_base, "replace_dir")],
+    [(io_files, "fsync_write"), (io_files, "sha256_file"), (io_folder, "_swap_in")],
 )
-def test_interrupted_save_leaves_previous_index(make, tmp_path, monkeypatch, module, where):
+def test_interrupted_save_leaves_previous_index(make, tmp_path, monkeypatch, module, where, mode):
     index = make()
     index.add(TEXTS[:4], ids=IDS[:4])
     index.save(tmp_path / "ix")
     before = type(index).load(tmp_path / "ix", encoder=index.encoder).search("red")
+    if mode == "rewrite":  # an index that never saw the folder: a full rewrite
+        index = make()
+        index.add(TEXTS[:4], ids=IDS[:4])
+    elif where == "_swap_in":
+        pytest.skip("an appending save swaps the manifest, not the folder")
     index.add(TEXTS[4:], ids=IDS[4:])
 
     original = getattr(module, where)
@@ -318,7 +325,7 @@ def test_interrupted_save_leaves_previous_index(make, tmp_path, monkeypatch, mod
 
     def failing(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 2 or where == "replace_dir":
+        if calls["n"] == 1:
             msg = "simulated crash mid-save"
             raise KeyboardInterrupt(msg)
         return original(*args, **kwargs)
@@ -360,14 +367,14 @@ def _truncate(path: Path, keep: float = 0.5) -> None:
         (lambda d: _truncate(d / "vectors.npy"), "truncated"),
         (lambda d: _truncate(d / "offsets.npy", 0.9), "truncated"),
         (lambda d: _truncate(d / "docs.json"), "truncated"),
-        (lambda d: _truncate(d / "index.json"), "not valid JSON"),
+        (lambda d: _truncate(d / "manifest.json"), "not valid JSON"),
         (lambda d: (d / "vectors.npy").unlink(), "missing"),
-        (lambda d: (d / "index.json").unlink(), "no index.json"),
+        (lambda d: (d / "manifest.json").unlink(), "no manifest.json"),
         (
             lambda d: (d / "docs.json").write_bytes(
                 (d / "docs.json").read_bytes().replace(b"Mars", b"Marz")
             ),
-            "checksum",
+            "SHA-256",
         ),
     ],
     ids=["vectors", "offsets", "docs", "manifest", "missing-file", "no-manifest", "bitflip"],
@@ -380,9 +387,9 @@ def test_corrupted_index_gives_clear_error(saved, damage, match):
 
 
 def _edit_manifest(directory: Path, **changes) -> None:
-    manifest = json.loads((directory / "index.json").read_text())
+    manifest = json.loads((directory / "manifest.json").read_text())
     manifest.update(changes)
-    (directory / "index.json").write_text(json.dumps(manifest))
+    io_files.write_manifest(directory, manifest)  # resealed: an edit, not a corruption
 
 
 def test_newer_format_and_other_kind(saved):
@@ -390,7 +397,7 @@ def test_newer_format_and_other_kind(saved):
     other = DenseIndex if cls is ColBERTIndex else ColBERTIndex
     with pytest.raises(IndexFormatError, match=f"open it with {cls.__name__}.load"):
         other.load(directory)
-    _edit_manifest(directory, format_version=index_format.INDEX_FORMAT_VERSION + 1)
+    _edit_manifest(directory, format_version=index_format.FORMAT_VERSION + 1)
     with pytest.raises(IndexFormatError, match="upgrade"):
         cls.load(directory, encoder=encoder)
 

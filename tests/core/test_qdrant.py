@@ -484,3 +484,21 @@ def test_add_vectors_and_search_vectors_equal_the_encoding_path(
         assert [h.score for h in got] == pytest.approx([h.score for h in want], abs=1e-5)
     with pytest.raises(ValueError, match="needs dense_vector"):
         other.search_vectors(colbert.encode_queries([query])[0], text=query, mode="hybrid")
+
+
+def test_language_stems_the_bm25_vector_and_is_recorded(qdrant_client, collection_name, colbert):
+    """``language="de"``: German Snowball stems on both sides, and the collection remembers it."""
+    texts = ["Die Häuser am See sind teuer.", "Das Auto fährt schnell."]
+    index = QdrantIndex(qdrant_client, collection_name, colbert=colbert, language="de")
+    index.add(texts, ids=["haus", "auto"])
+    assert index.record["bm25"]["language"] == "de"
+    stemmed = get_analyzer("default", language="de")[1]
+    assert stemmed("Häuser") == stemmed("Haus")  # the German stemmer, not the default analyzer
+    assert get_analyzer("default")[1]("Häuser") != get_analyzer("default")[1]("Haus")
+    hits = index.search("Haus", k=2, mode="bm25")
+    assert [h.id for h in hits] == ["haus"]  # only a stemmed vector lets "Haus" match "Häuser"
+    reopened = QdrantIndex(qdrant_client, collection_name)  # None: the recorded language
+    assert reopened.record["bm25"]["language"] == "de"
+    assert [h.id for h in reopened.search("Haus", k=2, mode="bm25")] == ["haus"]
+    with pytest.raises(ValueError, match="language"):
+        QdrantIndex(qdrant_client, collection_name, colbert=colbert, language="sv").add(["x"])

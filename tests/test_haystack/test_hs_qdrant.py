@@ -176,3 +176,17 @@ def test_quantize_and_backend_serialize_and_reach_the_encoder(tiny_colbert_path:
     assert encoder.quantize == "int8" and encoder.backend == "torch"
     with pytest.raises(ValueError, match="backend"):
         LFMQdrantDocumentStore(location=":memory:", backend="tensorflow")
+
+
+def test_language_serializes_and_reaches_the_bm25_vector(tiny_colbert_path: Path) -> None:
+    store = LFMQdrantDocumentStore(
+        location=":memory:", index="lang", model=tiny_colbert_path, language="de"
+    )
+    assert store.to_dict()["init_parameters"]["language"] == "de"
+    store.write_documents(
+        [
+            Document(id="haus", content="Die Häuser am See sind teuer."),
+            Document(id="auto", content="Das Auto fährt schnell."),
+        ]
+    )
+    assert store.qdrant_index.record["bm25"]["language"] == "de"

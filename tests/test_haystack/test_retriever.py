@@ -390,7 +390,7 @@ def test_persists_and_reopens(
     store = LFMColBERTDocumentStore(path, model=tiny_colbert_path)
     store.write_documents(documents)
     first = LFMColBERTRetriever(store, top_k=4).run(query=QUERY)["documents"]
-    assert (path / "index.json").exists()
+    assert (path / "manifest.json").exists()
 
     reopened = LFMColBERTRetriever.from_dict(LFMColBERTRetriever(store, top_k=4).to_dict())
     again = reopened.run(query=QUERY)["documents"]

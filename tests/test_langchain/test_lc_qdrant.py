@@ -155,3 +155,17 @@ def test_quantize_and_backend_reach_the_encoder() -> None:
     assert encoder.quantize == "int8" and encoder.backend == "torch"
     with pytest.raises(ValueError, match="backend"):
         LFMQdrantRetriever(client=":memory:", collection_name="x", backend="tensorflow")
+
+
+def test_language_reaches_the_bm25_vector() -> None:
+    retriever = LFMQdrantRetriever.from_texts(
+        ["Die Häuser am See sind teuer.", "Das Auto fährt schnell."],
+        ids=["haus", "auto"],
+        client=":memory:",
+        collection_name=f"lang-{uuid.uuid4().hex[:8]}",
+        model=tiny_path("colbert"),
+        language="de",
+        mode="bm25",
+    )
+    assert retriever.index.record["bm25"]["language"] == "de"
+    assert [d.id for d in retriever.invoke("Haus", k=2)][:1] == ["haus"]

@@ -141,3 +141,22 @@ def test_quantize_and_backend_reach_the_encoder(
     )
     encoder = retriever._index.colbert_encoder
     assert encoder.quantize == "int8" and encoder.backend == "torch"
+
+
+def test_language_reaches_the_bm25_vector(
+    qdrant_client, collection_name: str, tiny_colbert_path: Path
+) -> None:
+    nodes = [
+        TextNode(id_="haus", text="Die Häuser am See sind teuer."),
+        TextNode(id_="auto", text="Das Auto fährt schnell."),
+    ]
+    retriever = LFMQdrantRetriever(
+        nodes,
+        client=qdrant_client,
+        collection_name=collection_name,
+        model=tiny_colbert_path,
+        language="de",
+        mode="bm25",
+    )
+    assert [n.node.node_id for n in retriever.retrieve("Haus")][:1] == ["haus"]
+    assert retriever._index.record["bm25"]["language"] == "de"

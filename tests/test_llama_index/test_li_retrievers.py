@@ -197,7 +197,7 @@ def test_persist_and_reload_give_identical_results(
     r = LFMColBERTRetriever(nodes, model=tiny_colbert_path, similarity_top_k=4, filters=filters)
     store = tmp_path / "store"
     r.persist(store)
-    assert json.loads((store / "retriever.json").read_text())["similarity_top_k"] == 4
+    assert json.loads((store / "manifest.json").read_text())["similarity_top_k"] == 4
     back = LFMColBERTRetriever.from_persist_dir(store)
     assert (back.similarity_top_k, back.filters, back.node_ids) == (4, filters, r.node_ids)
     for query in (QUERY, "password", "livraison colis"):

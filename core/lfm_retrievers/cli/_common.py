@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from lfm_retrievers._io import package_cache_dir
 from lfm_retrievers._version import __version__
 from lfm_retrievers.models.checkpoints import DEFAULT_COLBERT_MODEL as DEFAULT_COLBERT
 from lfm_retrievers.models.checkpoints import DEFAULT_DENSE_MODEL as DEFAULT_DENSE
@@ -42,12 +43,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def cache_dir() -> Path:
-    """Where the CLI keeps what it builds: ``$LFM_RETRIEVERS_CACHE`` or the XDG cache."""
-    env = os.environ.get("LFM_RETRIEVERS_CACHE")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "lfm-retrievers"
+    """Where the CLI keeps what it builds: the package cache (``$LFM_RETRIEVERS_CACHE``)."""
+    return package_cache_dir()
 
 
 def tiny_checkpoint(kind: str) -> Path:

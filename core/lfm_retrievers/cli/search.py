@@ -426,6 +426,8 @@ def _search_qdrant(
         args.collection,
         colbert=enc,
         dense=args.dense_model,
+        analyzer=None if args.analyzer == "default" else args.analyzer,
+        language=args.language,
         api_key=os.environ.get("QDRANT_API_KEY") or None,
     )
     if docs:

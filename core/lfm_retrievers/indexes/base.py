@@ -19,8 +19,6 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import shutil
-import tempfile
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -29,7 +27,7 @@ from typing import Any, ClassVar, Literal, Self
 import numpy as np
 from tqdm.auto import tqdm
 
-from lfm_retrievers._io import replace_dir
+from lfm_retrievers import _io
 from lfm_retrievers._validation import (
     check_batch_size,
     check_finite,
@@ -43,6 +41,7 @@ from lfm_retrievers.results import SearchHit
 from lfm_retrievers.scoring import DEFAULT_CHUNK_TOKENS
 
 from . import format as fmt
+from . import storage
 from .filters import candidate_mask, check_filter
 from .packed import PackedVectors
 from .table import DocumentTable, check_batch, document_chunks
@@ -86,6 +85,9 @@ class VectorIndex:
         self._lock = threading.RLock()
         self._table = DocumentTable()
         self._vectors = PackedVectors(self.storage_dtype)
+        self._mutations = 0  # add / delete count: a save compacts only if none happened meanwhile
+        self._epoch = 0  # compaction count: row numbers changed, appending saves impossible
+        self._disk: dict[Path, fmt.DiskState] = {}  # folders loaded from, opened or saved to
 
     # ------------------------------------------------------------------ encoder
     @property
@@ -168,15 +170,18 @@ class VectorIndex:
         ids: Iterable[str] | None = None,
         metadata: Iterable[Mapping[str, Any] | None] | None = None,
         *,
+        replace: bool = False,
         batch_size: int = 32,
         show_progress: bool | None = None,
     ) -> list[str]:
         """Encode and add documents; returns their ids (random hex ids when ``ids`` is None).
 
         ``texts`` may be any iterable (streamed ``add_chunk`` documents at a time); ``ids`` and
-        ``metadata`` must have the same length. Everything is validated before it becomes
-        visible; on any error nothing is added. ``show_progress=None`` shows a bar only for
-        builds that take more than a couple of seconds.
+        ``metadata`` must have the same length. Everything is encoded and validated before it
+        becomes visible; on any error (a bad text, out of memory, Ctrl-C) nothing changes.
+        With ``replace=True`` an id already in the index replaces that document: the old
+        version goes only when the whole call succeeded. ``show_progress=None`` shows a bar
+        only for builds that take more than a couple of seconds.
         """
         if isinstance(texts, str | bytes | Mapping) or not isinstance(texts, Iterable):
             what = "texts"
@@ -190,7 +195,7 @@ class VectorIndex:
                 msg = f"{name} must have one entry per text ({total}), got {len(values)}"
                 raise ValueError(msg)
         with self._lock:
-            taken = set(self._table.row_of)
+            taken = set() if replace else set(self._table.row_of)
         if isinstance(texts, Sequence):
             check_batch(texts, ids, metadata, taken)  # fail before encoding anything
         pending: list[tuple[list[str], list[str], list[dict[str, Any]], np.ndarray, np.ndarray]]
@@ -220,16 +225,91 @@ class VectorIndex:
                 bar.update(len(c_texts))
         finally:
             bar.close()
+        return self._commit(pending, seen, replace)
+
+    def _commit(
+        self,
+        pending: list[tuple[list[str], list[str], list[dict[str, Any]], np.ndarray, np.ndarray]],
+        new_ids: set[str],
+        replace: bool,
+    ) -> list[str]:
+        """Make encoded documents visible in one step (replacing old versions if asked)."""
         added: list[str] = []
         with self._lock:
-            clash = sorted(seen & set(self._table.row_of))
-            if clash:  # another thread added them meanwhile
+            clash = sorted(new_ids & set(self._table.row_of))
+            if clash and not replace:  # another thread added them meanwhile
                 msg = f"duplicate ids (already in the index): {clash[:10]}"
                 raise ValueError(msg)
+            if clash:
+                self._table.delete(clash)
             for c_ids, c_texts, c_meta, vectors, offsets in pending:
                 self._append(vectors, offsets, c_ids, c_texts, c_meta)
                 added.extend(c_ids)
+            if clash:
+                self._maybe_compact()
         return added
+
+    def add_vectors(
+        self,
+        vectors: Sequence[np.ndarray] | np.ndarray,
+        ids: Sequence[str] | None = None,
+        texts: Sequence[str] | None = None,
+        metadata: Sequence[Mapping[str, Any] | None] | None = None,
+        *,
+        replace: bool = False,
+    ) -> list[str]:
+        """Add documents encoded elsewhere by this index's model; returns their ids.
+
+        For a caller that encodes other text than it stores, or encodes once for several
+        indexes. ``vectors``: one ``(dim,)`` vector per document for a dense index, one
+        ``(n_tokens, dim)`` array per document for a ColBERT index, made by this index's
+        encoder (``encode_documents``). ``texts`` default to ``""``. Validation and
+        ``replace`` work as in :meth:`add`; on any error nothing changes.
+        """
+        if isinstance(vectors, np.ndarray) and self.kind == "dense" and vectors.ndim == 2:
+            blocks = [v[None, :] for v in vectors]
+        elif isinstance(vectors, np.ndarray | str | bytes) or not isinstance(vectors, Sequence):
+            want = "a (n, dim) array or a list of (dim,) vectors"
+            if self.kind == "colbert":
+                want = "a list of (n_tokens, dim) arrays"
+            msg = f"vectors must be {want}, got {type(vectors).__name__}"
+            raise TypeError(msg)
+        else:
+            blocks = [self._vector_block(v, i) for i, v in enumerate(vectors)]
+        n = len(blocks)
+        texts = [""] * n if texts is None else texts
+        for name, values in (("ids", ids), ("texts", texts), ("metadata", metadata)):
+            if values is not None and (
+                isinstance(values, str | bytes) or not isinstance(values, Sequence)
+            ):
+                msg = (
+                    f"{name} must be a list with one entry per vector, got {type(values).__name__}"
+                )
+                raise TypeError(msg)
+            if values is not None and len(values) != n:
+                msg = f"got {n} vectors but {len(values)} {name}"
+                raise ValueError(msg)
+        with self._lock:
+            taken = set() if replace else set(self._table.row_of)
+        check_batch(texts, ids, metadata, taken)
+        chunk = next(document_chunks(texts, ids, metadata, max(1, n)), ([], [], []))
+        c_texts, c_ids, c_meta = chunk
+        packed, offsets = self._vectors.pack(blocks)
+        return self._commit([(c_ids, c_texts, c_meta, packed, offsets)], set(c_ids), replace)
+
+    def _vector_block(self, value: object, position: int) -> np.ndarray:
+        """One document's vectors as a finite ``(n, dim)`` float32 block."""
+        array = np.asarray(value, dtype=np.float32)
+        want_ndim = 1 if self.kind == "dense" else 2
+        dim = self._vectors.dim
+        if array.ndim != want_ndim or (dim is not None and array.shape[-1] != dim):
+            shape = "(dim,)" if self.kind == "dense" else "(n_tokens, dim)"
+            msg = f"vectors[{position}] must have shape {shape} with dim {dim}, got {array.shape}"
+            raise ValueError(msg)
+        if not np.isfinite(array).all():
+            msg = f"vectors[{position}] contains NaN or infinite values"
+            raise ValueError(msg)
+        return array[None, :] if want_ndim == 1 else array
 
     def _append(
         self,
@@ -245,6 +325,7 @@ class VectorIndex:
         first = self._table.n_rows
         self._vectors.append(vectors, offsets, first)
         self._table.append(ids, texts, metadata)
+        self._mutations += 1
 
     def delete(self, ids: str | Iterable[str]) -> None:
         """Remove documents by id (a single str is one id).
@@ -260,9 +341,18 @@ class VectorIndex:
                 )
                 raise KeyError(msg)
             self._table.delete(wanted)  # texts and metadata go at the next compaction
-            if len(self._table) * 2 < self._table.n_rows:
-                self._vectors.compact(self._table.alive)
-                self._table.compact()
+            self._mutations += 1
+            self._maybe_compact()
+
+    def _maybe_compact(self) -> None:
+        """Drop deleted rows once they are more than half (caller holds the lock)."""
+        if len(self._table) * 2 < self._table.n_rows:
+            self._compact_locked()
+
+    def _compact_locked(self) -> None:
+        self._vectors.compact(self._table.alive)
+        self._table.compact()
+        self._epoch += 1
 
     # ------------------------------------------------------------------ search
     def _search_vectors(
@@ -322,53 +412,31 @@ class VectorIndex:
         }
 
     def save(self, directory: str | os.PathLike[str]) -> None:
-        """Write the index to ``directory`` atomically (a temporary folder, then a rename).
+        """Write the index to ``directory`` atomically and crash-safely.
 
-        An existing ``directory`` is replaced only if it is empty or holds a saved index;
-        if anything fails, the previous contents stay as they were.
+        A complete new version is written next to the folder and swapped in (see
+        :mod:`lfm_retrievers._io`): whatever happens, the folder holds the previous or the new
+        index. Saving again to a folder this index was loaded from, opened or saved to appends
+        only what changed (new documents, deleted rows) and swaps the manifest, so the cost
+        follows the change, not the size of the index.
+
+        **One writer per folder.** If another process or index saved the folder since this
+        index loaded or last saved it, :class:`~lfm_retrievers.errors.ConcurrentWriteError` is
+        raised and nothing is written: load it again and reapply the changes. Saving to a
+        folder this index has never seen replaces what is there (an empty folder or a saved
+        index; anything else raises ValueError). A symbolic link is followed.
+
+        Raises:
+            ConcurrentWriteError: Another writer saved the folder in between.
+            ValueError: ``directory`` is a file or a folder of something else.
         """
-        target = Path(directory)
-        if target.exists() and (
-            not target.is_dir() or (any(target.iterdir()) and not (target / fmt.MANIFEST).exists())
-        ):
-            msg = f"{target} exists and is not a saved index; refusing to overwrite it"
-            raise ValueError(msg)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        model = self._model_stamp()
-        with self._lock:
-            segments = list(self._vectors.segments)
-            alive = self._table.alive.copy()
-            docs = self._table.living()
-            dim = self._vectors.dim if self._vectors.dim is not None else model["dim"]
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-        try:
-            n_vectors = PackedVectors.write_npy(
-                segments,
-                alive,
-                dim,
-                self.storage_dtype,
-                tmp / fmt.VECTORS_FILE,
-                tmp / fmt.OFFSETS_FILE,
-            )
-            fmt.write_docs_and_manifest(
-                tmp,
-                kind=self.kind,
-                model=model,
-                dtype=np.dtype(self.storage_dtype).name,
-                dim=dim,
-                docs=docs,
-                n_vectors=n_vectors,
-            )
-            replace_dir(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        logger.info("saved %s of %d documents to %s", type(self).__name__, len(docs[0]), target)
+        storage.save_index(self, directory)
 
     @staticmethod
     def exists(directory: str | os.PathLike[str]) -> bool:
         """Whether ``directory`` holds a saved index (of either kind; its files unchecked)."""
-        return (Path(directory) / fmt.MANIFEST).is_file()
+        path = _io.recover(directory)
+        return _io.read_format(path) in (fmt.index_format("dense"), fmt.index_format("colbert"))
 
     @classmethod
     def info(cls, directory: str | os.PathLike[str]) -> fmt.IndexInfo:
@@ -377,8 +445,57 @@ class VectorIndex:
         Raises:
             IndexFormatError: There is no readable index of this kind in ``directory``.
         """
-        path = Path(directory)
+        path = _io.recover(directory)
         return fmt.info_from_manifest(path, fmt.read_manifest(path, cls.kind))
+
+    @classmethod
+    def open(
+        cls,
+        directory: str | os.PathLike[str],
+        encoder: Any = None,
+        *,
+        model: str | os.PathLike[str] | EncoderSpec | None = None,
+        device: str | None = "auto",
+        dtype: str | None = "auto",
+        quantize: str | None = None,
+        backend: str = "torch",
+        mmap: bool = True,
+        verify: bool = True,
+    ) -> Self:
+        """The index saved in ``directory``, or a new empty one that will be saved there.
+
+        Like :meth:`load` when the folder holds an index (after repairing what an interrupted
+        save left, see :func:`lfm_retrievers._io.recover`). Otherwise a new index of
+        ``encoder`` / ``model`` is returned, bound to the folder: its first :meth:`save` there
+        raises :class:`~lfm_retrievers.errors.ConcurrentWriteError` if another writer created
+        the folder meanwhile. This is how a store reopens its folder without ever mistaking a
+        missing index for an empty one.
+        """
+        path = _io.recover(directory)
+        if (path / fmt.MANIFEST).exists() or (path / fmt.LEGACY_MANIFEST).exists():
+            return cls.load(
+                path,
+                encoder,
+                model=model,
+                device=device,
+                dtype=dtype,
+                quantize=quantize,
+                backend=backend,
+                mmap=mmap,
+                verify=verify,
+            )
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            msg = f"{path} exists and is not a saved index; pick an empty or new folder"
+            raise ValueError(msg)
+        source: Any = encoder if encoder is not None else model
+        if source is None:
+            msg = f"no index in {path} yet: pass encoder= or model= to create one"
+            raise ValueError(msg)
+        if isinstance(source, str | os.PathLike):
+            source = EncoderSpec(os.fspath(source), device, dtype, quantize, backend)  # type: ignore[arg-type]
+        index = cls(source)
+        index._disk[path] = fmt.DiskState(0, [], None)
+        return index
 
     @classmethod
     def load(
@@ -392,6 +509,7 @@ class VectorIndex:
         quantize: str | None = None,
         mmap: bool = True,
         backend: str = "torch",
+        verify: bool = True,
     ) -> Self:
         """Open a saved index; vectors are memory-mapped unless ``mmap=False``.
 
@@ -399,13 +517,24 @@ class VectorIndex:
         (a name, path or ``EncoderSpec``); by default, the model named in the index, run with
         ``device``, ``dtype``, ``quantize`` and ``backend``. It must be the model the index was
         built with (same fingerprint), else ``ValueError``.
+
+        Every file is checked against the size and SHA-256 in the manifest before anything is
+        used (read once, streaming: about a second per GB). ``verify=False`` checks sizes only,
+        for very large indexes on storage you trust. If an interrupted save left the folder
+        missing, the complete version it left next to it is put back first.
+
+        Raises:
+            IndexFormatError: A missing, truncated, corrupted, foreign or newer-format folder.
+            ValueError: The index was built with another model.
         """
         if encoder is not None and model is not None:
             msg = "give encoder= or model=, not both"
             raise ValueError(msg)
-        path = Path(directory)
-        manifest, docs, vectors, offsets = fmt.read_index(path, cls.kind, cls.storage_dtype, mmap)
-        stamp = manifest["model"]
+        path = _io.recover(directory)
+        loaded = fmt.read_index_consistent(
+            path, cls.kind, cls.storage_dtype, mmap=mmap, verify=verify
+        )
+        stamp = loaded.manifest["model"]
         source: Any = encoder if encoder is not None else model
         if source is None:
             source = stamp["name"]
@@ -430,8 +559,5 @@ class VectorIndex:
             )
             raise ValueError(msg)
         index = cls(source)
-        ids, texts, metadata = docs["ids"], docs["texts"], docs["metadata"]
-        if ids:
-            index._append(vectors, offsets, ids, texts, metadata)
-        index._vectors.dim = int(manifest["dim"])
+        storage.fill(index, path, loaded)
         return index

@@ -55,7 +55,7 @@ import numpy as np
 import rank_bm25
 from tokenizers import Tokenizer
 
-from lfm_retrievers._io import atomic_dir_write
+from lfm_retrievers import _io
 from lfm_retrievers._validation import (
     check_choice,
     check_float,
@@ -66,7 +66,7 @@ from lfm_retrievers._validation import (
     check_str,
     check_texts,
 )
-from lfm_retrievers._version import __version__
+from lfm_retrievers.errors import IndexFormatError
 from lfm_retrievers.results import SearchHit
 
 from ._rank_bm25 import (
@@ -100,8 +100,9 @@ __all__ = [
     "get_analyzer",
 ]
 
-FORMAT = "lfm-retrievers/bm25"
-FORMAT_VERSION = 1
+FORMAT = "lfm-retrievers/bm25-index"
+FORMAT_VERSION = 2
+_LEGACY_CONFIG = "config.json"  # format v1 (no checksums): replaced on save, refused on load
 
 
 def _check_ids(ids: object, n: int) -> list[str] | None:
@@ -178,6 +179,7 @@ class BM25Index:
         self._lang_counts: Counter[str | None] = Counter()
         self._n_tokens = 0
         self._next_auto = 0
+        self._generations: dict[Path, int] = {}  # folders loaded from or saved to
         self._model: rank_bm25.BM25 | None = None
         self.add(texts, ids, metadata)
 
@@ -380,14 +382,14 @@ class BM25Index:
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | os.PathLike[str]) -> Path:
-        """Write the index to ``directory`` atomically (JSON + .npy, no pickle).
+        """Write the index to ``directory``: crash-safe, checksummed, one writer per folder.
 
-        Texts, ids and metadata go to ``documents.jsonl``; per-document term counts to
-        ``.npy`` arrays with the vocabulary in ``vocab.json``; settings and format stamps to
-        ``config.json``. A ``"model"`` analyzer saves its ``tokenizer.json``; a custom
-        callable must be passed again to :meth:`load`. Metadata must be JSON-serializable.
+        As :meth:`lfm_retrievers.ColBERTIndex.save`: texts, ids and metadata (JSON-serializable)
+        in ``documents.jsonl``, term counts in ``.npy`` arrays, ``vocab.json``, a ``"model"``
+        analyzer's ``tokenizer.json``, settings and every file's SHA-256 in ``manifest.json``.
+        A custom analyzer callable must be passed again to :meth:`load`.
         """
-        target = Path(directory)
+        target = _io.resolve_target(directory)
         with self._lock:
             vocab = sorted(self._df)
             term_id = {t: i for i, t in enumerate(vocab)}
@@ -400,9 +402,6 @@ class BM25Index:
                 (c for f in self._doc_freqs for c in f.values()), dtype=np.int64, count=offsets[-1]
             )
             config: dict[str, Any] = {
-                "format": FORMAT,
-                "format_version": FORMAT_VERSION,
-                "package_version": __version__,
                 "analyzer": self.analyzer_name,
                 "language": self.language,
                 "params": self.params,
@@ -416,7 +415,7 @@ class BM25Index:
                     f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
                 )
 
-            def write(tmp: Path) -> None:
+            def write(tmp: Path) -> dict[str, Any]:
                 with (tmp / "documents.jsonl").open("w", encoding="utf-8") as f:
                     for doc_id, text, meta, lang in zip(
                         self._ids, self._texts, self._metadata, self._langs, strict=True
@@ -440,10 +439,15 @@ class BM25Index:
                     (tmp / "tokenizer.json").write_text(
                         self.analyzer.tokenizer.to_str(), encoding="utf-8"
                     )
-                (tmp / "config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
+                return config
 
-            atomic_dir_write(target, write)
-        return target
+            expected = self._generations.get(target, _io.ANY_GENERATION)
+            saved = _io.save_folder(
+                target, write, format=FORMAT, format_version=FORMAT_VERSION,
+                expected_generation=expected, replaces=(_LEGACY_CONFIG,), what="BM25 index",
+            )  # fmt: skip
+            self._generations[target] = saved.generation
+        return saved.path
 
     @classmethod
     def load(
@@ -452,32 +456,27 @@ class BM25Index:
         *,
         analyzer: str | Analyzer | None = None,
         tokenizer: Any = None,
+        verify: bool = True,
     ) -> BM25Index:
         """Load an index written by :meth:`save`.
 
         The saved analyzer is restored; an index saved with a custom callable needs it again
-        as ``analyzer=``. A missing, newer or corrupted file raises ValueError/FileNotFoundError.
+        as ``analyzer=``. Every file is checked against its size and SHA-256 in
+        ``manifest.json`` first (``verify=False``: sizes only). A missing folder raises
+        FileNotFoundError; a corrupted, truncated or newer-format one
+        :class:`~lfm_retrievers.errors.IndexFormatError` (a ValueError) naming the file.
         """
-        root = Path(directory)
-        cfg_path = root / "config.json"
-        if not cfg_path.is_file():
-            msg = f"no BM25 index at {root} (config.json missing)"
+        root = _io.recover(directory)
+        if not root.exists():
+            msg = f"no BM25 index at {root} (the folder does not exist)"
             raise FileNotFoundError(msg)
-        try:
-            config = json.loads(cfg_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            msg = f"corrupted BM25 index at {root}: config.json is not valid JSON"
-            raise ValueError(msg) from exc
-        if not isinstance(config, dict) or config.get("format") != FORMAT:
-            found = config.get("format") if isinstance(config, dict) else None
-            msg = f"{root} is not a BM25 index (format {found!r})"
-            raise ValueError(msg)
-        if config.get("format_version") != FORMAT_VERSION:
-            msg = (
-                f"{root}: BM25 index format version {config.get('format_version')!r} is not "
-                f"supported (this version reads {FORMAT_VERSION}); upgrade lfm-retrievers"
-            )
-            raise ValueError(msg)
+        if (root / _LEGACY_CONFIG).is_file() and not (root / _io.MANIFEST_FILE).exists():
+            msg = f"cannot load {root}: BM25 format v1 (no checksums); rebuild it with this version"
+            raise IndexFormatError(msg)
+        config = _io.read_manifest(
+            root, formats=(FORMAT,), max_version=FORMAT_VERSION, what="BM25 index"
+        )
+        _io.verify_files(root, config, verify=verify)
 
         saved = config["analyzer"]
         if analyzer is None:
@@ -512,13 +511,13 @@ class BM25Index:
             offsets = np.load(root / "doc_offsets.npy", allow_pickle=False)
             terms = np.load(root / "term_ids.npy", allow_pickle=False)
             counts = np.load(root / "counts.npy", allow_pickle=False)
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
+        except (OSError, ValueError, EOFError, RecursionError) as exc:
             msg = f"corrupted BM25 index at {root}: {exc}"
-            raise ValueError(msg) from exc
+            raise IndexFormatError(msg) from exc
         n = len(docs)
         problems = []
         if n != config.get("n_docs"):
-            problems.append(f"{n} documents, config says {config.get('n_docs')}")
+            problems.append(f"{n} documents, manifest.json says {config.get('n_docs')}")
         if offsets.shape != (n + 1,) or (n and (offsets[0] != 0 or np.any(np.diff(offsets) < 0))):
             problems.append("doc_offsets.npy does not match the documents")
         elif terms.shape != counts.shape or terms.shape != (int(offsets[-1]),):
@@ -527,7 +526,7 @@ class BM25Index:
             problems.append("term ids or counts out of range")
         if problems:
             msg = f"corrupted BM25 index at {root}: " + "; ".join(problems)
-            raise ValueError(msg)
+            raise IndexFormatError(msg)
 
         vocab_arr = list(vocab)
         term_list = terms.tolist()
@@ -554,6 +553,7 @@ class BM25Index:
         index._lang_counts.update(index._langs)
         if len(index._pos) != n:
             msg = f"corrupted BM25 index at {root}: duplicate ids in documents.jsonl"
-            raise ValueError(msg)
+            raise IndexFormatError(msg)
         index._next_auto = int(config.get("next_auto_id", n))
+        index._generations[root] = int(config["generation"])
         return index

@@ -66,7 +66,7 @@ def sync_index(
     if len(ids) != len(texts) or len(meta) != len(texts):
         msg = f"got {len(texts)} texts, {len(ids)} ids and {len(meta)} metadata entries"
         raise ValueError(msg)
-    exists = path.is_dir() and any(path.iterdir())
+    exists = ColBERTIndex.exists(path) or (path.is_dir() and any(path.iterdir()))
     if not exists:
         if model is None:
             msg = f"no index in {path} yet, and no model to build one: pass model="
@@ -83,19 +83,23 @@ def sync_index(
     else:
         index = ColBERTIndex.load(path, encoder=model)
     wanted = dict(zip(ids, range(len(ids)), strict=True))
-    stale = [i for i in index.ids if i not in wanted or index.get(i)[0] != texts[wanted[i]]]
-    if stale:
-        index.delete(stale)
+    gone = [i for i in index.ids if i not in wanted]
+    changed = [i for i in index.ids if i in wanted and index.get(i)[0] != texts[wanted[i]]]
     have = set(index.ids)
-    new = [j for j, i in enumerate(ids) if i not in have]
-    if new:
+    todo = [wanted[i] for i in changed] + [j for j, i in enumerate(ids) if i not in have]
+    if todo:  # encoded first; a changed document's old version goes only once all are ready
         index.add(
-            [texts[j] for j in new],
-            ids=[ids[j] for j in new],
-            metadata=[meta[j] for j in new],
+            [texts[j] for j in todo],
+            ids=[ids[j] for j in todo],
+            metadata=[meta[j] for j in todo],
+            replace=True,
             show_progress=show_progress,
         )
-    if stale or new:
+    if gone:
+        index.delete(gone)
+    if todo or gone:
         index.save(path)
-        logger.info("index %s: %d added, %d removed or replaced", path, len(new), len(stale))
-    return SyncResult(index, built=False, added=len(new), removed=len(stale))
+        logger.info(
+            "index %s: %d added, %d removed or replaced", path, len(todo), len(gone) + len(changed)
+        )
+    return SyncResult(index, built=False, added=len(todo), removed=len(gone) + len(changed))

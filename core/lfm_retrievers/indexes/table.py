@@ -165,6 +165,14 @@ class DocumentTable:
             self.row_of[doc_id] = first + i
         return first
 
+    def load_rows(
+        self, ids: list[str], texts: list[str], metadata: list[dict[str, Any]], alive: np.ndarray
+    ) -> None:
+        """Take saved rows as they are (``alive`` False for deleted ones; living ids unique)."""
+        self.ids, self.texts, self.metadata = ids, texts, metadata
+        self.alive = alive.copy()
+        self.row_of = {ids[r]: int(r) for r in np.flatnonzero(alive)}
+
     def unknown(self, ids: Iterable[str]) -> list[str]:
         """The ids of ``ids`` that are not in the table (first occurrences, in order)."""
         return [i for i in dict.fromkeys(ids) if i not in self.row_of]

@@ -7,7 +7,6 @@ is detected, never guessed from the name, and no code from the checkpoint is exe
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any, Literal
 from lfm_retrievers.errors import CheckpointError, CheckpointNotFoundError
 
 from .files import read_json, settings_value
+from .fingerprint import fingerprint as content_fingerprint
 from .trunk import TrunkConfig
 
 Kind = Literal["dense", "colbert"]
@@ -129,7 +129,7 @@ class Checkpoint:
 
     @property
     def fingerprint(self) -> str:
-        """A short identity of this checkpoint's content, for cache keys (see ``fingerprint``)."""
+        """The identity of this checkpoint's content: every weight byte (see ``fingerprint``)."""
         return fingerprint(self.path)
 
 
@@ -311,46 +311,20 @@ def read_checkpoint(name_or_path: str | os.PathLike[str]) -> Checkpoint:
     )
 
 
-_FINGERPRINTS: dict[tuple[str, float, int], str] = {}
-
-
-def _file_digest(h: Any, path: Path, samples: int = 16, chunk: int = 1 << 16) -> None:
-    size = path.stat().st_size
-    h.update(f"{path.name}:{size}".encode())
-    with path.open("rb") as fh:
-        header_len = int.from_bytes(fh.read(8), "little") if path.suffix == ".safetensors" else 0
-        fh.seek(0)
-        h.update(fh.read(min(8 + header_len, 1 << 24)))
-        for i in range(samples):
-            fh.seek(size * i // samples)
-            h.update(fh.read(chunk))
-
-
 def fingerprint(path: Path) -> str:
-    """A short identity of a checkpoint's content (config, headers and sampled weight bytes).
+    """The identity of a checkpoint's content: a SHA-256 over its configs and every weight byte.
 
     Used to key the embedding cache and to stamp saved indexes, so that vectors made by one
-    model are never mixed with another's. Costs a few reads, not a full hash of the weights.
+    model are never mixed with another's. Computed once per file and cached next to the
+    checkpoint (see :mod:`.fingerprint`); an ONNX export keeps its source's identity.
     """
-    if (path / ONNX_MANIFEST).is_file():  # an ONNX export keeps its source's identity
+    if (path / ONNX_MANIFEST).is_file():
         manifest = _read_json(path / ONNX_MANIFEST)
         if not isinstance(manifest, dict) or not isinstance(manifest.get("fingerprint"), str):
             msg = f"{path / ONNX_MANIFEST}: no source fingerprint"
             raise CheckpointError(msg)
         return str(manifest["fingerprint"])
-    weights = path / "model.safetensors"
-    stat = weights.stat()
-    key = (str(path), stat.st_mtime, stat.st_size)
-    if key not in _FINGERPRINTS:
-        h = hashlib.sha256()
-        for rel in ("config.json", "config_sentence_transformers.json", "tokenizer.json"):
-            if (path / rel).exists():
-                h.update((path / rel).read_bytes())
-        _file_digest(h, weights)
-        if (path / "1_Dense" / "model.safetensors").exists():
-            _file_digest(h, path / "1_Dense" / "model.safetensors")
-        _FINGERPRINTS[key] = h.hexdigest()[:16]
-    return _FINGERPRINTS[key]
+    return content_fingerprint(path)
 
 
 __all__ = [

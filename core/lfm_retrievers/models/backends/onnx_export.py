@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from lfm_retrievers._io import atomic_dir_write
+from lfm_retrievers._io import atomic_dir_write, package_cache_dir
 from lfm_retrievers._optional import require
 from lfm_retrievers._version import __version__
 from lfm_retrievers.errors import CheckpointError
@@ -63,15 +63,6 @@ CONFIG_FILES = (
     "1_Pooling/config.json",
     "1_Dense/config.json",
 )
-
-
-def cache_dir() -> Path:
-    """The package cache: ``$LFM_RETRIEVERS_CACHE``, else ``$XDG_CACHE_HOME/lfm-retrievers``."""
-    env = os.environ.get("LFM_RETRIEVERS_CACHE")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "lfm-retrievers"
 
 
 def is_export(path: Path) -> bool:
@@ -300,7 +291,7 @@ def cached_export(checkpoint: Checkpoint, dtype: torch.dtype, quantize: str | No
     from filelock import FileLock
 
     check_export_settings(dtype, quantize)
-    root = cache_dir() / "onnx"
+    root = package_cache_dir() / "onnx"
     key = f"{checkpoint.fingerprint}-{dtype_name(dtype)}-{quantize or 'none'}-v{FORMAT_VERSION}"
     target = root / key
     if _valid(target):
@@ -386,7 +377,6 @@ __all__ = [
     "FORMAT_VERSION",
     "MANIFEST",
     "ExportInfo",
-    "cache_dir",
     "cached_export",
     "check_export_settings",
     "export_onnx",

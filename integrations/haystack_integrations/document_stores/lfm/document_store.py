@@ -9,11 +9,9 @@ the same index.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
-from pathlib import Path
 from typing import Any
 
 from haystack import Document, default_from_dict, default_to_dict
@@ -103,8 +101,10 @@ class LFMColBERTDocumentStore:
         :param backend: ``"torch"``, or ``"onnx"`` (ONNX Runtime; the model is exported
             once and cached; needs ``pip install 'lfm-retrievers[onnx]'``).
         :param batch_size: Documents per forward pass when writing.
-        :param autosave: Save to ``index_path`` after every write and delete (the whole
-            index is rewritten atomically). With ``False``, call :meth:`save` yourself.
+        :param autosave: Save to ``index_path`` after every write and delete. Each save
+            appends what changed (crash-safe, see ``ColBERTIndex.save``), so a write costs
+            about its own size. With ``False``, call :meth:`save` yourself. One process
+            writes a folder at a time: a second one gets ``ConcurrentWriteError``.
         """
         check_choice("dtype", dtype, DTYPE_CHOICES)
         check_choice("quantize", quantize, QUANTIZE_CHOICES)
@@ -163,14 +163,15 @@ class LFMColBERTDocumentStore:
                     encoder = colbert_encoder(
                         self.model, self.device, self.dtype, self.quantize, self.backend
                     )
-                    path = None if self.index_path is None else Path(self.index_path)
-                    if path is not None and ColBERTIndex.exists(path):
-                        self._index = ColBERTIndex.load(path, encoder)
-                        logger.info(
-                            "opened ColBERT index of %d documents at %s", len(self._index), path
-                        )
-                    else:
+                    if self.index_path is None:
                         self._index = ColBERTIndex(encoder)
+                    else:  # recovers an interrupted save; never mistakes missing for empty
+                        self._index = ColBERTIndex.open(self.index_path, encoder)
+                        logger.info(
+                            "opened ColBERT index of %d documents at %s",
+                            len(self._index),
+                            self.index_path,
+                        )
         return self._index
 
     def save(self, path: str | os.PathLike[str] | None = None) -> None:
@@ -256,12 +257,14 @@ class LFMColBERTDocumentStore:
             docs = list(batch.values())
             texts = [d.content or "" for d in docs]
             metadata = [d.meta for d in docs]
-            if replaced:
-                # Check what add() would reject before deleting the old versions.
-                for d in docs:
-                    _check_json_meta(d)
-                index.delete(replaced)
-            index.add(texts, [d.id for d in docs], metadata, batch_size=self.batch_size)
+            # Encoded first; the old versions go only when every new one is ready.
+            index.add(
+                texts,
+                [d.id for d in docs],
+                metadata,
+                replace=bool(replaced),
+                batch_size=self.batch_size,
+            )
             self._autosave()
         return len(docs)
 
@@ -322,11 +325,3 @@ class LFMColBERTDocumentStore:
                 flt = {"ids": ids}
         hits = self.index.search(query, k=top_k, filter=flt, score=score_mode)
         return [Document(id=h.id, content=h.text, meta=h.metadata, score=h.score) for h in hits]
-
-
-def _check_json_meta(doc: Document) -> None:
-    try:
-        json.dumps(doc.meta, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        msg = f"meta of document {doc.id!r} must be JSON-serializable to be stored: {exc}"
-        raise TypeError(msg) from exc

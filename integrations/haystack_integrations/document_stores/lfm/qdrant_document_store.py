@@ -79,6 +79,7 @@ class LFMQdrantDocumentStore:
         model: str | os.PathLike[str] | None = None,
         dense_model: str | os.PathLike[str] | None = None,
         bm25: bool | None = None,
+        language: str | None = None,
         storage: str | None = None,
         on_disk: bool = False,
         shard_number: int | None = None,
@@ -102,6 +103,8 @@ class LFMQdrantDocumentStore:
         :param dense_model: Dense model for dense and hybrid search; ``None``: the
             collection's, else none.
         :param bm25: Keep a BM25 sparse vector; ``None``: the collection's, else ``True``.
+        :param language: BM25 vector stemming, an ISO 639-1 code or ``"auto"``; ``None``: the
+            collection's.
         :param storage: ``"float16"`` or ``"float32"`` ColBERT vectors (``None``: recorded, else
             float16).
         :param on_disk: Keep ColBERT vectors on disk on the server.
@@ -147,6 +150,11 @@ class LFMQdrantDocumentStore:
         ):
             if number is not None:
                 check_top_k(number, option)
+        if language is not None and not isinstance(language, str):
+            msg = (
+                f"language must be an ISO 639-1 code, 'auto' or None, got {type(language).__name__}"
+            )
+            raise TypeError(msg)
         if storage is not None:
             check_choice("storage", storage, ("float16", "float32"))
         self.location = location
@@ -157,6 +165,7 @@ class LFMQdrantDocumentStore:
         self.model = None if model is None else model_to_str(model)
         self.dense_model = None if dense_model is None else model_to_str(dense_model)
         self.bm25 = bm25
+        self.language = language
         self.storage = storage
         self.on_disk = bool(on_disk)
         self.shard_number = shard_number
@@ -183,6 +192,7 @@ class LFMQdrantDocumentStore:
             model=self.model,
             dense_model=self.dense_model,
             bm25=self.bm25,
+            language=self.language,
             storage=self.storage,
             on_disk=self.on_disk,
             shard_number=self.shard_number,
@@ -222,6 +232,7 @@ class LFMQdrantDocumentStore:
                         colbert=self._spec(self.model),
                         dense=self._spec(self.dense_model),
                         bm25=self.bm25,
+                        language=self.language,
                         storage=self.storage,  # type: ignore[arg-type]
                         on_disk=self.on_disk,
                         shard_number=self.shard_number,

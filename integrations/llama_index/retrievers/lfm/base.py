@@ -14,17 +14,20 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 import threading
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, cast
 
 from lfm_retrievers import get_colbert_encoder
+from lfm_retrievers.seam import (
+    ANY_GENERATION,
+    FORMAT_PREFIX,
+    open_folder,
+    run_in_worker,
+    save_folder,
+)
 from lfm_retrievers.seam import require_extra as require
-from lfm_retrievers.seam import run_in_worker
 
 require("llama-index", "llama_index.core", "llama_index.retrievers.lfm")
 
@@ -45,7 +48,6 @@ from llama_index.core.vector_stores.types import (  # noqa: E402
     MetadataFilters,
 )
 
-import lfm_retrievers  # noqa: E402
 from lfm_retrievers import (  # noqa: E402
     BM25ColBERT,
     ColBERTEncoder,
@@ -69,9 +71,9 @@ DEFAULT_COLBERT_MODEL = "LiquidAI/LFM2.5-ColBERT-350M"
 DEFAULT_SIMILARITY_TOP_K = 10
 DEFAULT_CANDIDATES = 100
 
-PERSIST_FORMAT = "lfm-retrievers/llama-index-colbert-retriever"
-PERSIST_VERSION = 1
-CONFIG_FILE = "retriever.json"
+PERSIST_FORMAT = f"{FORMAT_PREFIX}llama-index-colbert-retriever"
+PERSIST_VERSION = 2
+CONFIG_FILE = "retriever.json"  # version 1 (no checksums): replaced by persist, not read
 NODES_FILE = "nodes.json"
 INDEX_DIR = "colbert_index"
 
@@ -236,21 +238,6 @@ def matches_filters(filters: MetadataFilters, metadata: Mapping[str, Any]) -> bo
     return not any(results)  # NOT: none of the filters match
 
 
-def _replace_dir(tmp: Path, target: Path) -> None:
-    """Move the finished ``tmp`` folder to ``target``, replacing an older copy atomically."""
-    if target.exists():
-        backup = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(target, backup)
-        try:
-            os.replace(tmp, target)
-        except BaseException:
-            os.replace(backup, target)
-            raise
-        shutil.rmtree(backup, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
-
-
 # --------------------------------------------------------------------------- shared base
 
 
@@ -393,6 +380,7 @@ class LFMColBERTRetriever(_LFMColBERTRetrieverBase):
         self._pending: list[str] = []  # node ids stored but not yet encoded into the index
         self._index: ColBERTIndex | None = None
         self._index_dir: Path | None = None  # a persisted index, loaded on first use
+        self._persisted: dict[str, int] = {}  # generation of each folder read or written
         if nodes is not None:
             self.add_nodes(nodes)
 
@@ -430,14 +418,14 @@ class LFMColBERTRetriever(_LFMColBERTRetrieverBase):
             if clash:
                 msg = f"node ids must be unique; already present or repeated: {clash[:10]}"
                 raise ValueError(msg)
-            for node in kept:
-                self._nodes[node.node_id] = node.model_copy(deep=True)
-            if self._index is None and self._index_dir is None:
-                self._pending.extend(ids)
+            copies = [node.model_copy(deep=True) for node in kept]
+            if ids and (self._index is not None or self._index_dir is not None):
+                # Encoded first: a node that fails leaves nothing behind (no ghost node).
+                self._index_nodes(self._ensure_index(), copies)
             elif ids:
-                self._ensure_index().add(
-                    [self._text(n) for n in kept], ids=ids, batch_size=self.batch_size
-                )
+                self._pending.extend(ids)
+            for node in copies:
+                self._nodes[node.node_id] = node
             return ids
 
     def delete_nodes(self, node_ids: Sequence[str]) -> None:
@@ -449,14 +437,15 @@ class LFMColBERTRetriever(_LFMColBERTRetrieverBase):
                 msg = f"unknown node ids: {missing[:10]}"
                 raise ValueError(msg)
             gone = set(node_ids)
-            if self._index is None and self._index_dir is None:
-                self._pending = [i for i in self._pending if i not in gone]
-            else:
-                self._ensure_index().delete(list(gone))
+            indexed = [i for i in gone if i not in self._pending]
+            if indexed and (self._index is not None or self._index_dir is not None):
+                self._load_index().delete(indexed)
+            self._pending = [i for i in self._pending if i not in gone]
             for i in gone:
                 del self._nodes[i]
 
-    def _ensure_index(self) -> ColBERTIndex:
+    def _load_index(self) -> ColBERTIndex:
+        """The index, opened or created (pending nodes not yet added)."""
         with self._lock:
             if self._index is None:
                 if self._index_dir is not None:
@@ -464,12 +453,23 @@ class LFMColBERTRetriever(_LFMColBERTRetrieverBase):
                     self._index_dir = None
                 else:
                     self._index = ColBERTIndex(self.encoder)
-            if self._pending:
-                ids, self._pending = self._pending, []
-                self._index.add(
-                    [self._text(self._nodes[i]) for i in ids], ids=ids, batch_size=self.batch_size
-                )
             return self._index
+
+    def _ensure_index(self) -> ColBERTIndex:
+        with self._lock:
+            self._load_index()
+            assert self._index is not None
+            if self._pending:  # cleared only once they are all in the index
+                self._index_nodes(self._index, [self._nodes[i] for i in self._pending])
+                self._pending = []
+            return self._index
+
+    def _index_nodes(self, index: ColBERTIndex, nodes: Sequence[BaseNode]) -> None:
+        """Encode the nodes' embed text and add the vectors; the text lives in the nodes."""
+        vectors = self.encoder.encode_documents(
+            [self._text(n) for n in nodes], batch_size=self.batch_size, show_progress=False
+        )
+        index.add_vectors(vectors, ids=[n.node_id for n in nodes])
 
     def _prepare(self) -> None:
         self._ensure_index()
@@ -499,47 +499,42 @@ class LFMColBERTRetriever(_LFMColBERTRetrieverBase):
     # ----------------------------------------------------------------- persistence
 
     def persist(self, persist_dir: str | os.PathLike[str]) -> None:
-        """Write the index, the nodes and this configuration to ``persist_dir`` (atomically).
+        """Write the index, the nodes and this configuration to ``persist_dir``.
 
-        The folder holds JSON and the index's own safe files (no pickle); an existing folder is
-        replaced only if it is an earlier ``persist`` of a retriever.
+        Crash-safe and checksummed like every saved folder of lfm-retrievers
+        (``manifest.json``; see ``lfm_retrievers.ColBERTIndex.save``): JSON and the index's
+        own files, no pickle, each text stored once (in ``nodes.json``). An existing folder is
+        replaced only if it is an earlier ``persist`` of a retriever; if another process
+        persisted it since this retriever read or wrote it, ``ConcurrentWriteError``.
         """
-        target = Path(persist_dir)
-        if target.exists() and (
-            not target.is_dir() or (any(target.iterdir()) and not (target / CONFIG_FILE).exists())
-        ):
-            msg = (
-                f"{target} exists and is not a persisted LFMColBERTRetriever; "
-                "refusing to overwrite it"
-            )
-            raise ValueError(msg)
         with self._lock:
             index = self._ensure_index()
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-            try:
+            nodes = [doc_to_json(n) for n in self._nodes.values()]
+            config = {
+                "similarity_top_k": self.similarity_top_k,
+                "score": self.score,
+                "batch_size": self.batch_size,
+                "metadata_mode": self.metadata_mode.value,
+                "filters": None if self._filters is None else self._filters.model_dump(mode="json"),
+            }
+
+            def write(tmp: Path) -> dict[str, Any]:
                 index.save(tmp / INDEX_DIR)
-                nodes = [doc_to_json(n) for n in self._nodes.values()]
                 (tmp / NODES_FILE).write_text(json.dumps(nodes, ensure_ascii=False), "utf-8")
-                config = {
-                    "format": PERSIST_FORMAT,
-                    "version": PERSIST_VERSION,
-                    "lfm_retrievers_version": lfm_retrievers.__version__,
-                    "model": self.model,
-                    "model_fingerprint": self.encoder.fingerprint,
-                    "similarity_top_k": self.similarity_top_k,
-                    "score": self.score,
-                    "batch_size": self.batch_size,
-                    "metadata_mode": self.metadata_mode.value,
-                    "filters": None
-                    if self._filters is None
-                    else self._filters.model_dump(mode="json"),
-                }
-                (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2), "utf-8")
-                _replace_dir(tmp, target)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
+                return config
+
+            target = os.path.abspath(os.fspath(persist_dir))
+            saved = save_folder(
+                persist_dir,
+                write,
+                format=PERSIST_FORMAT,
+                format_version=PERSIST_VERSION,
+                model={"name": self.model, "fingerprint": self.encoder.fingerprint},
+                expected_generation=self._persisted.get(target, ANY_GENERATION),
+                replaces=(CONFIG_FILE,),
+                what="LFMColBERTRetriever",
+            )
+            self._persisted[target] = saved.generation
 
     @classmethod
     def from_persist_dir(
@@ -561,21 +556,21 @@ class LFMColBERTRetriever(_LFMColBERTRetrieverBase):
         ``model`` overrides the stored model name (e.g. the same checkpoint in another folder);
         ``similarity_top_k`` and ``filters`` override the stored ones when given.
         """
-        root = Path(persist_dir)
-        config_path = root / CONFIG_FILE
-        if not config_path.is_file():
-            msg = f"{root} is not a persisted LFMColBERTRetriever (no {CONFIG_FILE})"
+        if not Path(persist_dir).exists():
+            msg = f"{persist_dir} does not exist (no persisted LFMColBERTRetriever)"
             raise FileNotFoundError(msg)
-        config = json.loads(config_path.read_text("utf-8"))
-        if config.get("format") != PERSIST_FORMAT or config.get("version") != PERSIST_VERSION:
-            msg = (
-                f"{config_path}: format {config.get('format')!r} version {config.get('version')!r} "
-                f"is not {PERSIST_FORMAT!r} version {PERSIST_VERSION}"
-            )
+        root, config = open_folder(
+            persist_dir,
+            formats=(PERSIST_FORMAT,),
+            max_version=PERSIST_VERSION,
+            what="LFMColBERTRetriever",
+        )
+        if not (root / INDEX_DIR).is_dir():
+            msg = f"cannot load {root}: the {INDEX_DIR} folder is missing"
             raise ValueError(msg)
         stored_filters = config.get("filters")
         retriever = cls(
-            model=config["model"] if model is None else model,
+            model=config["model"]["name"] if model is None else model,
             similarity_top_k=config["similarity_top_k"]
             if similarity_top_k is None
             else similarity_top_k,
@@ -598,6 +593,7 @@ class LFMColBERTRetriever(_LFMColBERTRetrieverBase):
             node = json_to_doc(data)
             retriever._nodes[node.node_id] = node
         retriever._index_dir = root / INDEX_DIR
+        retriever._persisted[os.path.abspath(os.fspath(persist_dir))] = int(config["generation"])
         return retriever
 
 

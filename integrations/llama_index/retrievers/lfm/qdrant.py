@@ -134,6 +134,8 @@ class LFMQdrantRetriever(BaseRetriever):
         dtype: ``"auto"``, ``"float32"``, ``"bfloat16"`` or ``"float16"``.
         quantize: ``None`` or ``"int8"`` (dynamic quantization, CPU float32 only).
         backend: ``"torch"``, or ``"onnx"`` (ONNX Runtime; exported once and cached).
+        language: BM25 vector stemming, an ISO 639-1 code or ``"auto"``; ``None``: the
+            collection's.
         batch_size: documents per forward pass when uploading.
 
     Example:
@@ -161,6 +163,7 @@ class LFMQdrantRetriever(BaseRetriever):
         dtype: str | None = "auto",
         quantize: str | None = None,
         backend: str = "torch",
+        language: str | None = None,
         batch_size: int = 32,
         callback_manager: CallbackManager | None = None,
         object_map: dict[str, Any] | None = None,
@@ -196,6 +199,7 @@ class LFMQdrantRetriever(BaseRetriever):
             collection_name,
             colbert=spec(model),
             dense=spec(dense_model),
+            language=language,
             batch_size=batch_size,
         )
         self.mode = mode
