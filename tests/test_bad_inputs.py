@@ -760,9 +760,9 @@ def _load_damaged(env: Any, what: str, fname: str, how: str) -> Any:
 
 
 SAVED_FILES = {
-    "colbert": ["index.json", "docs.json", "vectors.npy", "offsets.npy"],
+    "colbert": ["manifest.json", "docs.json", "vectors.npy", "offsets.npy"],
     "bm25": [
-        "config.json",
+        "manifest.json",
         "documents.jsonl",
         "vocab.json",
         "counts.npy",
@@ -1316,7 +1316,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, tiny_dir: Path) -> Env:
     deep.write_text('{"id": "a", "text": "x", "metadata": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
     damagedindex = tmp / "damagedindex"
     e.ci.save(damagedindex)
-    (damagedindex / "index.json").write_text("[" * 100_000 + "]" * 100_000)
+    (damagedindex / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)
     e.cli_paths = {  # type: ignore[attr-defined]
         "corpus": str(e.corpus),
         "missing": str(tmp / "missing.jsonl"),
@@ -1331,19 +1331,14 @@ def env(tmp_path_factory: pytest.TempPathFactory, tiny_dir: Path) -> Env:
     return e
 
 
-#: Saved-file integrity belongs to the one manifest with checksums (issue 14, items 2-5): these
-#: cases pass once every saved file is checksummed on load; until then they are expected to fail.
-PENDING_INTEGRITY = (
-    "core-saved-bm25",
-    "core-saved-colbert-index.json-deep",
-    "cli-index-damaged",
-    "li-ret.from_persist_dir-format_version",
-)
+#: Known gap, left visible: a LlamaIndex persist folder whose sealed manifest claims a newer
+#: format version (999) is not refused with the expected error yet.
+PENDING_INTEGRITY = ("li-ret.from_persist_dir-format_version-999",)
 
 
 def _param(c: Case) -> Any:
     if c.id.startswith(PENDING_INTEGRITY):
-        mark = pytest.mark.xfail(reason="needs checksummed saved files (issue 14 items 2-5)")
+        mark = pytest.mark.xfail(reason="newer LlamaIndex persist format not refused yet")
         return pytest.param(c, id=c.id, marks=mark)
     return pytest.param(c, id=c.id)
 
