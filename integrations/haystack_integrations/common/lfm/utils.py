@@ -84,9 +84,8 @@ def device_to_dict(device: ComponentDevice | None) -> dict[str, Any] | None:
     return None if device is None else device.to_dict()
 
 
-def check_choice(name: str, value: object, choices: Sequence[object]) -> None:
-    """``ValueError`` (``TypeError`` for another type) unless ``value`` is one of ``choices``."""
-    seam.check_choice(value, name, choices)
+#: The core's check, re-exported for the leaves: ``check_choice(value, name, choices)``.
+check_choice = seam.check_choice
 
 
 def check_top_k(top_k: object, name: str = "top_k") -> int:

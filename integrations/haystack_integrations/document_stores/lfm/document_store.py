@@ -106,9 +106,9 @@ class LFMColBERTDocumentStore:
             about its own size. With ``False``, call :meth:`save` yourself. One process
             writes a folder at a time: a second one gets ``ConcurrentWriteError``.
         """
-        check_choice("dtype", dtype, DTYPE_CHOICES)
-        check_choice("quantize", quantize, QUANTIZE_CHOICES)
-        check_choice("backend", backend, BACKEND_CHOICES)
+        check_choice(dtype, "dtype", DTYPE_CHOICES)
+        check_choice(quantize, "quantize", QUANTIZE_CHOICES)
+        check_choice(backend, "backend", BACKEND_CHOICES)
         if index_path is not None and not isinstance(index_path, str | os.PathLike):
             msg = f"index_path must be a folder path or None, got {index_path!r}"
             raise TypeError(msg)
@@ -311,7 +311,7 @@ class LFMColBERTDocumentStore:
         """
         check_query(query, "LFMColBERTDocumentStore.search")
         top_k = check_top_k(top_k)
-        check_choice("score_mode", score_mode, SCORE_MODES)
+        check_choice(score_mode, "score_mode", SCORE_MODES)
         validate_filters(filters)
         flt: dict[str, Any] | None = None
         if filters:

@@ -140,9 +140,9 @@ class LFMQdrantDocumentStore:
         if not isinstance(index, str) or not index:
             msg = f"index (the collection name) must be a non-empty str, got {index!r}"
             raise ValueError(msg)
-        check_choice("dtype", dtype, DTYPE_CHOICES)
-        check_choice("quantize", quantize, QUANTIZE_CHOICES)
-        check_choice("backend", backend, BACKEND_CHOICES)
+        check_choice(dtype, "dtype", DTYPE_CHOICES)
+        check_choice(quantize, "quantize", QUANTIZE_CHOICES)
+        check_choice(backend, "backend", BACKEND_CHOICES)
         for option, number in (
             ("shard_number", shard_number),
             ("replication_factor", replication_factor),
@@ -156,7 +156,7 @@ class LFMQdrantDocumentStore:
             )
             raise TypeError(msg)
         if storage is not None:
-            check_choice("storage", storage, ("float16", "float32"))
+            check_choice(storage, "storage", ("float16", "float32"))
         self.location = location
         self.url = url
         self.path = None if path is None else os.fspath(path)
@@ -350,9 +350,9 @@ class LFMQdrantDocumentStore:
         """
         check_query(query, "LFMQdrantDocumentStore.search")
         top_k = check_top_k(top_k)
-        check_choice("score_mode", score_mode, SCORE_MODES)
+        check_choice(score_mode, "score_mode", SCORE_MODES)
         if mode is not None:
-            check_choice("mode", mode, SEARCH_MODES)
+            check_choice(mode, "mode", SEARCH_MODES)
         flt = to_qdrant_filter(filters, QdrantIndex.payload_key)
         hits = self.qdrant_index.search(
             query, k=top_k, mode=mode, candidates=candidates, filter=flt, score=score_mode

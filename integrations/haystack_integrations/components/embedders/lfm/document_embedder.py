@@ -87,9 +87,9 @@ class LFMDocumentEmbedder:
         :param meta_fields_to_embed: Meta keys whose values are embedded before the content.
         :param embedding_separator: Joins those meta values and the content.
         """
-        check_choice("dtype", dtype, DTYPE_CHOICES)
-        check_choice("quantize", quantize, QUANTIZE_CHOICES)
-        check_choice("backend", backend, BACKEND_CHOICES)
+        check_choice(dtype, "dtype", DTYPE_CHOICES)
+        check_choice(quantize, "quantize", QUANTIZE_CHOICES)
+        check_choice(backend, "backend", BACKEND_CHOICES)
         if document_prompt is not None and not isinstance(document_prompt, str):
             msg = f"document_prompt must be a str or None, got {document_prompt!r}"
             raise TypeError(msg)

@@ -66,9 +66,9 @@ class LFMTextEmbedder:
         :param query_prompt: Prefix for the text; ``None`` uses the checkpoint's query prompt
             (``"query: "`` for LFM2.5), ``""`` sends the text as is.
         """
-        check_choice("dtype", dtype, DTYPE_CHOICES)
-        check_choice("quantize", quantize, QUANTIZE_CHOICES)
-        check_choice("backend", backend, BACKEND_CHOICES)
+        check_choice(dtype, "dtype", DTYPE_CHOICES)
+        check_choice(quantize, "quantize", QUANTIZE_CHOICES)
+        check_choice(backend, "backend", BACKEND_CHOICES)
         if query_prompt is not None and not isinstance(query_prompt, str):
             msg = f"query_prompt must be a str or None, got {query_prompt!r}"
             raise TypeError(msg)

@@ -108,10 +108,10 @@ class LFMColBERTRanker:
         :param batch_size: Documents per forward pass.
         :param cache_max_bytes: Size bound of the document-vector cache (LRU); 0 disables it.
         """
-        check_choice("dtype", dtype, DTYPE_CHOICES)
-        check_choice("quantize", quantize, QUANTIZE_CHOICES)
-        check_choice("backend", backend, BACKEND_CHOICES)
-        check_choice("score_mode", score_mode, SCORE_MODES)
+        check_choice(dtype, "dtype", DTYPE_CHOICES)
+        check_choice(quantize, "quantize", QUANTIZE_CHOICES)
+        check_choice(backend, "backend", BACKEND_CHOICES)
+        check_choice(score_mode, "score_mode", SCORE_MODES)
         if not isinstance(embedding_separator, str):
             msg = f"embedding_separator must be a str, got {embedding_separator!r}"
             raise TypeError(msg)

@@ -67,9 +67,9 @@ class LFMQdrantRetriever:
             )
             raise TypeError(msg)
         to_qdrant_filter(filters, QdrantIndex.payload_key)  # validates
-        check_choice("score_mode", score_mode, SCORE_MODES)
+        check_choice(score_mode, "score_mode", SCORE_MODES)
         if mode is not None:
-            check_choice("mode", mode, SEARCH_MODES)
+            check_choice(mode, "mode", SEARCH_MODES)
         self.document_store = document_store
         self.filters = filters
         self.top_k = check_top_k(top_k)

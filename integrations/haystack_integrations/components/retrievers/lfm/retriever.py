@@ -77,7 +77,7 @@ class LFMColBERTRetriever:
             )
             raise TypeError(msg)
         validate_filters(filters)
-        check_choice("score_mode", score_mode, SCORE_MODES)
+        check_choice(score_mode, "score_mode", SCORE_MODES)
         self.document_store = document_store
         self.filters = filters
         self.top_k = check_top_k(top_k)
