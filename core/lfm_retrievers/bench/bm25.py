@@ -92,7 +92,15 @@ def bm25_bench(
         enc = load(model_path, expect="colbert")
         assert isinstance(enc, ColBERTEncoder)
         cache = EmbeddingCache()
-        pipe = BM25ColBERT(enc, texts, ids, candidates=candidates, cache=cache, analyzer=analyzer)
+        pipe = BM25ColBERT(
+            enc,
+            texts,
+            ids,
+            candidates=candidates,
+            cache=cache,
+            analyzer=analyzer,
+            show_progress=False,
+        )
         chosen = query_texts[: max(1, pipeline_queries)]
         pipe.search(chosen[0], k=10)  # first-call overheads (threads, allocator) out of the way
         cold, warm = [], []

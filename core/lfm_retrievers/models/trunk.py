@@ -116,7 +116,12 @@ class TrunkConfig:
 
 
 class RMSNorm(nn.Module):
-    """x * rsqrt(mean(x^2) + eps) in float32, times the plain weight (no 1 + w offset)."""
+    """x / sqrt(mean(x^2) + eps) in float32, times the plain weight (no 1 + w offset).
+
+    Written as a division (not ``x * rsqrt(...)``, which rounds the same to within an ulp) so
+    that an ONNX export matches ONNX Runtime's simplified-layer-norm fusion pattern (Pow,
+    ReduceMean, Add, Sqrt, Div, Mul) and runs as one fused kernel.
+    """
 
     def __init__(self, dim: int, eps: float) -> None:
         super().__init__()
@@ -126,7 +131,7 @@ class RMSNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dtype = x.dtype
         h = x.float()
-        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
+        h = h / torch.sqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
         return self.weight * h.to(dtype)
 
 
