@@ -28,7 +28,7 @@ from lfm_retrievers import (
     load,
 )
 from lfm_retrievers.models.backends import onnx_export
-from lfm_retrievers.models.backends.onnx_runtime import OnnxRunner, providers_for
+from lfm_retrievers.models.backends.onnx_runtime import OnnxRunner, providers_for, rows_per_run
 
 KINDS = ("embedding", "colbert", "colbert-causal")
 TOL = 1e-5
@@ -100,6 +100,43 @@ def test_onnx_batched_equals_one_by_one(pairs: dict[str, tuple[object, object]],
     batched = _encode(onnx_enc, TEXTS, is_query=False)
     alone = [_encode(onnx_enc, [t], is_query=False)[0] for t in TEXTS]
     assert _max_diff(batched, alone) <= TOL
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_batch_over_the_activation_budget_runs_in_slices_with_the_same_vectors(
+    pairs: dict[str, tuple[object, object]], kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    torch_enc, onnx_enc = pairs[kind]
+    runner = onnx_enc.runner  # type: ignore[attr-defined]
+    whole = _encode(onnx_enc, TEXTS, is_query=False)
+    calls: list[int] = []
+    real_run = runner.session.run
+
+    class Counting:  # InferenceSession.run is read-only on the instance: wrap the session
+        def run(self, names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+            calls.append(len(feeds["input_ids"]))
+            return list(real_run(names, feeds))
+
+    monkeypatch.setattr(runner, "session", Counting())
+    unsplit = _encode(onnx_enc, TEXTS, is_query=False)
+    assert len(calls) < len(TEXTS)  # the texts share padded batches ...
+    calls.clear()
+    monkeypatch.setattr(runner, "max_activation_bytes", 1)  # ... that no longer fit: one row a run
+    sliced = _encode(onnx_enc, TEXTS, is_query=False)
+    assert calls == [1] * len(TEXTS)
+    assert _max_diff(unsplit, whole) == 0.0
+    assert _max_diff(sliced, whole) <= TOL
+    assert _max_diff(sliced, _encode(torch_enc, TEXTS, is_query=False)) <= TOL
+
+
+def test_rows_per_run_shrinks_with_width_and_never_reaches_zero(tiny_dir: Path) -> None:
+    from lfm_retrievers.models.checkpoints import read_checkpoint
+
+    trunk = read_checkpoint(tiny_dir / "embedding").trunk
+    budget = 64 * 2**20
+    counts = [rows_per_run(trunk, w, budget) for w in (16, 128, 512, 4096)]
+    assert counts == sorted(counts, reverse=True) and counts[0] > counts[-1]
+    assert rows_per_run(trunk, 100_000, 1) == 1
 
 
 @pytest.mark.parametrize("kind", ["colbert", "colbert-causal"])

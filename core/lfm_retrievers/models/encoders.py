@@ -189,7 +189,7 @@ class Encoder:
                 f"({self.checkpoint.kind}, {self.fingerprint}); export it again"
             )
             raise ValueError(msg)
-        return OnnxRunner(export, self.device)
+        return OnnxRunner(export, self.device, self.checkpoint.trunk)
 
     @property
     def trunk(self) -> Lfm2Trunk:
