@@ -360,8 +360,17 @@ def test_other_format_version_or_foreign_graph_is_refused(
     manifest = json.loads((old / onnx_export.MANIFEST).read_text())
     manifest["format_version"] = 99
     (old / onnx_export.MANIFEST).write_text(json.dumps(manifest))
-    with pytest.raises(CheckpointError, match=r"format version 99.*Export the model again"):
+    with pytest.raises(CheckpointError, match=r"format v99.*export the model again"):
         load(old, backend="onnx")
+
+    # A folder exported before the one manifest convention (format 1, onnx_manifest.json).
+    legacy = tmp_path / "legacy"
+    shutil.copytree(colbert, legacy)
+    (legacy / onnx_export.MANIFEST).rename(legacy / "onnx_manifest.json")
+    with pytest.raises(CheckpointError, match=r"format version 1 .*Export the model again"):
+        load(legacy, backend="onnx")
+    with pytest.raises(CheckpointError, match=r"format version 1 "):
+        onnx_export.read_export(legacy)
 
     foreign = tmp_path / "foreign"
     shutil.copytree(colbert, foreign)

@@ -386,25 +386,6 @@ def save_folder(
     return SavedFolder(target, generation, manifest)
 
 
-def atomic_dir_write(
-    path: str | os.PathLike[str],
-    write: Callable[[Path], None],
-    *,
-    format: str = "lfm-retrievers/folder",
-) -> Path:
-    """:func:`save_folder` for a writer with no manifest fields of its own; returns the folder.
-
-    The folder still gets ``manifest.json`` (every file's size and SHA-256) and the crash-safe
-    swap; the caller has checked that whatever ``path`` holds may be replaced.
-    """
-
-    def run(tmp: Path) -> dict[str, Any]:
-        write(tmp)
-        return {}
-
-    return save_folder(path, run, format=format, format_version=1, replaces=None).path
-
-
 def append_files(
     path: str | os.PathLike[str],
     write: Callable[[Path], tuple[Mapping[str, Any], list[str]]],
@@ -470,7 +451,6 @@ __all__ = [
     "DEFAULT_LOCK_TIMEOUT",
     "SavedFolder",
     "append_files",
-    "atomic_dir_write",
     "open_folder",
     "recover",
     "resolve_target",

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from lfm_retrievers.errors import CheckpointError, CheckpointNotFoundError
+from lfm_retrievers._io import read_format, read_manifest
+from lfm_retrievers.errors import CheckpointError, CheckpointNotFoundError, IndexFormatError
 
 from .files import read_json, settings_value
 from .fingerprint import fingerprint as content_fingerprint
@@ -21,8 +22,29 @@ from .trunk import TrunkConfig
 
 Kind = Literal["dense", "colbert"]
 
-#: The manifest that marks a folder as an ONNX export (see ``models.backends.onnx_export``).
-ONNX_MANIFEST = "onnx_manifest.json"
+#: The ``manifest.json`` format of an ONNX export folder (see ``models.backends.onnx_export``).
+ONNX_FORMAT = "lfm-retrievers/onnx-export"
+#: The export format version this package writes and reads (1 had its own manifest file).
+ONNX_FORMAT_VERSION = 2
+#: The manifest of ONNX exports written before they followed the one manifest convention.
+LEGACY_ONNX_MANIFEST = "onnx_manifest.json"
+
+
+def is_onnx_export(path: Path) -> bool:
+    """Whether ``path`` is an ONNX export folder (of this or an earlier format version)."""
+    return read_format(path) == ONNX_FORMAT or (path / LEGACY_ONNX_MANIFEST).is_file()
+
+
+def legacy_export_error(path: Path) -> CheckpointError:
+    """The error for an export folder written before format version 2."""
+    msg = (
+        f"{path}: ONNX export format version 1 (written by an earlier lfm-retrievers, with "
+        f"{LEGACY_ONNX_MANIFEST}); this version reads format version "
+        f"{ONNX_FORMAT_VERSION}. Export the model again "
+        "with lfm_retrievers.export_onnx."
+    )
+    return CheckpointError(msg)
+
 
 BIDIRECTIONAL_ARCHS = ("Lfm2BidirectionalModel",)
 CAUSAL_ARCHS = ("Lfm2Model",)
@@ -236,7 +258,7 @@ def read_checkpoint(name_or_path: str | os.PathLike[str]) -> Checkpoint:
     name = os.fspath(name_or_path) if isinstance(name_or_path, str | os.PathLike) else name_or_path
     path = resolve_path(name_or_path)
     config = _read_json(_require(path / "config.json", "config.json", str(name)))
-    exported = (path / ONNX_MANIFEST).is_file()  # an ONNX export carries no torch weights
+    exported = is_onnx_export(path)  # an ONNX export carries no torch weights
     if not exported:
         _require(path / "model.safetensors", "model.safetensors", str(name))
     _require(path / "tokenizer.json", "tokenizer.json", str(name))
@@ -318,17 +340,28 @@ def fingerprint(path: Path) -> str:
     model are never mixed with another's. Computed once per file and cached next to the
     checkpoint (see :mod:`.fingerprint`); an ONNX export keeps its source's identity.
     """
-    if (path / ONNX_MANIFEST).is_file():
-        manifest = _read_json(path / ONNX_MANIFEST)
-        if not isinstance(manifest, dict) or not isinstance(manifest.get("fingerprint"), str):
-            msg = f"{path / ONNX_MANIFEST}: no source fingerprint"
+    if (path / LEGACY_ONNX_MANIFEST).is_file():
+        raise legacy_export_error(path)
+    if read_format(path) == ONNX_FORMAT:
+        try:
+            manifest = read_manifest(
+                path, formats=(ONNX_FORMAT,), max_version=ONNX_FORMAT_VERSION, what="export"
+            )
+        except IndexFormatError as exc:
+            raise CheckpointError(str(exc)) from exc
+        model = manifest.get("model")
+        if not isinstance(model, dict) or not isinstance(model.get("fingerprint"), str):
+            msg = f"{path}/manifest.json: no source model fingerprint"
             raise CheckpointError(msg)
-        return str(manifest["fingerprint"])
+        return str(model["fingerprint"])
     return content_fingerprint(path)
 
 
 __all__ = [
     "KNOWN_MODELS",
+    "LEGACY_ONNX_MANIFEST",
+    "ONNX_FORMAT",
+    "ONNX_FORMAT_VERSION",
     "Checkpoint",
     "CheckpointError",
     "CheckpointNotFoundError",
@@ -336,6 +369,8 @@ __all__ = [
     "ModelInfo",
     "detect_kind",
     "fingerprint",
+    "is_onnx_export",
+    "legacy_export_error",
     "list_models",
     "read_checkpoint",
     "resolve_path",

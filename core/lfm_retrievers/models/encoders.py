@@ -29,7 +29,7 @@ from lfm_retrievers.rerank import RerankResult, rerank
 
 from .backends import BACKENDS
 from .backends.torch_backend import TorchRunner
-from .checkpoints import ONNX_MANIFEST, Checkpoint, ColBERTSettings, Kind
+from .checkpoints import Checkpoint, ColBERTSettings, Kind, is_onnx_export
 from .devices import dtype_name, resolve_device, resolve_dtype
 from .files import load_tokenizer, read_json
 from .trunk import Lfm2Trunk
@@ -148,7 +148,7 @@ class Encoder:
         self.runner: TorchRunner | OnnxRunner = self._load_runner()
 
     def _load_runner(self) -> TorchRunner | OnnxRunner:
-        exported = (self.checkpoint.path / ONNX_MANIFEST).is_file()
+        exported = is_onnx_export(self.checkpoint.path)
         if self.backend == "torch":
             if exported:
                 msg = (

@@ -8,19 +8,20 @@ L2-normalised CLS vector ``(batch, dim)`` of a dense model or the token vectors
 ``(batch, seq, dim)`` of a ColBERT model.
 
 An export folder is self-contained: the checkpoint's configuration and tokenizer files, the
-graph (``model.onnx`` and its external weights) and ``onnx_manifest.json`` (format, version,
-the source checkpoint's fingerprint, kind, dtype, quantization, and the size and sha256 of every
-file). :func:`cached_export` keeps one per (fingerprint, dtype, quantization) in the package
-cache (``$LFM_RETRIEVERS_CACHE``), written atomically under a file lock so two processes never
-export the same model twice or see half a folder; :func:`export_onnx` copies one to a folder of
-the user's choice, which ``load(folder, backend="onnx")`` reads without torch weights.
+graph (``model.onnx`` and its external weights) and the package's one ``manifest.json`` (see
+:mod:`lfm_retrievers._io`: format ``lfm-retrievers/onnx-export``, version, the source model's
+name, fingerprint, kind and dimension, the dtype and quantization, and the size and sha256 of
+every file), written by the same crash-safe folder save as every index. :func:`cached_export`
+keeps one per (fingerprint, dtype, quantization) in the package cache (``$LFM_RETRIEVERS_CACHE``),
+under a file lock so two processes never export the same model twice or see half a folder;
+:func:`export_onnx` copies one to a folder of the user's choice, which
+``load(folder, backend="onnx")`` reads without torch weights.
 ``quantize="int8"`` applies ONNX Runtime's dynamic quantization (int8 weights) to the fp32 graph.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import logging
@@ -35,21 +36,29 @@ from typing import Any
 
 import torch
 
-from lfm_retrievers._io import atomic_dir_write, package_cache_dir
+from lfm_retrievers._io import MANIFEST_FILE, open_folder, package_cache_dir, save_folder
 from lfm_retrievers._optional import require
-from lfm_retrievers._version import __version__
-from lfm_retrievers.errors import CheckpointError
-from lfm_retrievers.models.checkpoints import ONNX_MANIFEST, Checkpoint
+from lfm_retrievers.errors import CheckpointError, IndexFormatError
+from lfm_retrievers.models.checkpoints import (
+    LEGACY_ONNX_MANIFEST,
+    ONNX_FORMAT,
+    ONNX_FORMAT_VERSION,
+    Checkpoint,
+    is_onnx_export,
+    legacy_export_error,
+)
 from lfm_retrievers.models.devices import dtype_name
 
 logger = logging.getLogger(__name__)
 
-FORMAT = "lfm-retrievers-onnx"
-FORMAT_VERSION = 1
-MANIFEST = ONNX_MANIFEST
+FORMAT = ONNX_FORMAT
+FORMAT_VERSION = ONNX_FORMAT_VERSION
+MANIFEST = MANIFEST_FILE
 GRAPH = "model.onnx"
 INPUTS = ("input_ids", "attention_mask", "conv_mask")
 OUTPUT = "vectors"
+#: The export's own manifest fields (the source model is the manifest's ``model``).
+EXPORT_FIELDS = ("causal", "dtype", "quantize", "inputs", "output", "torch_version", "seconds")
 EXPORT_DTYPES = ("float32", "float16")
 #: The checkpoint files an export carries so that it loads without the original folder.
 CONFIG_FILES = (
@@ -66,8 +75,8 @@ CONFIG_FILES = (
 
 
 def is_export(path: Path) -> bool:
-    """Whether ``path`` is an ONNX export folder (it has an ``onnx_manifest.json``)."""
-    return (path / MANIFEST).is_file()
+    """Whether ``path`` is an ONNX export folder (its ``manifest.json`` says so)."""
+    return is_onnx_export(path)
 
 
 @dataclass(frozen=True)
@@ -84,19 +93,6 @@ class ExportInfo:
     package_version: str
 
 
-def _sha256(path: Path) -> str:
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
-def _file_table(folder: Path) -> dict[str, dict[str, Any]]:
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)
-    return {
-        p.relative_to(folder).as_posix(): {"size": p.stat().st_size, "sha256": _sha256(p)}
-        for p in files
-    }
-
-
 def read_export(path: Path, *, verify: bool = True) -> ExportInfo:
     """Read and check an export folder's manifest; ``CheckpointError`` if it cannot be run.
 
@@ -104,50 +100,27 @@ def read_export(path: Path, *, verify: bool = True) -> ExportInfo:
     folder from another format version, a half-copied folder or a graph swapped in from another
     model is refused before anything is loaded.
     """
-    file = path / MANIFEST
+    if (path / LEGACY_ONNX_MANIFEST).is_file():
+        raise legacy_export_error(path)
     try:
-        manifest = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        msg = f"{file}: not a readable ONNX export manifest ({exc})"
-        raise CheckpointError(msg) from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        got = manifest.get("format") if isinstance(manifest, dict) else None
-        msg = f"{path}: format {got!r} is not an lfm-retrievers ONNX export ({FORMAT!r})"
-        raise CheckpointError(msg)
-    version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
-        msg = (
-            f"{path}: ONNX export format version {version!r} (written by lfm-retrievers "
-            f"{manifest.get('package_version')}); this version reads format version "
-            f"{FORMAT_VERSION}. Export the model again with lfm_retrievers.export_onnx."
+        folder, manifest = open_folder(
+            path, formats=(FORMAT,), max_version=FORMAT_VERSION, what="ONNX export", verify=verify
         )
+    except IndexFormatError as exc:
+        msg = f"{exc}; export the model again with lfm_retrievers.export_onnx"
+        raise CheckpointError(msg) from exc
+    model = manifest.get("model")
+    if not isinstance(model, dict) or GRAPH not in manifest["files"]:
+        msg = f"{path}/{MANIFEST}: no source model or no {GRAPH} in its file table"
         raise CheckpointError(msg)
-    files = manifest.get("files")
-    if not isinstance(files, dict) or GRAPH not in files:
-        msg = f"{path}/{MANIFEST}: no file table naming {GRAPH}"
-        raise CheckpointError(msg)
-    for rel, meta in files.items():
-        target = path / rel
-        if not target.is_file() or target.stat().st_size != meta.get("size"):
-            msg = (
-                f"{path}: {rel} is missing or has the wrong size (the manifest says "
-                f"{meta.get('size')} bytes); the export is incomplete: copy or export it again"
-            )
-            raise CheckpointError(msg)
-        if verify and _sha256(target) != meta.get("sha256"):
-            msg = (
-                f"{path}: {rel} does not match its sha256 in {MANIFEST}: the file was changed or "
-                "comes from another export; export the model again"
-            )
-            raise CheckpointError(msg)
     return ExportInfo(
-        path=path,
-        fingerprint=str(manifest["fingerprint"]),
-        kind=str(manifest["kind"]),
+        path=folder,
+        fingerprint=str(model["fingerprint"]),
+        kind=str(model["kind"]),
         causal=bool(manifest["causal"]),
         dtype=str(manifest["dtype"]),
         quantize=manifest.get("quantize"),
-        dim=int(manifest["dim"]),
+        dim=int(model["dim"]),
         package_version=str(manifest.get("package_version")),
     )
 
@@ -221,13 +194,24 @@ def _head_dim(checkpoint: Checkpoint) -> int:
     return int(cfg["out_features"])
 
 
+def _model_stamp(checkpoint: Checkpoint) -> dict[str, Any]:
+    """The source model, in the same fields a saved index records."""
+    return {
+        "name": checkpoint.name,
+        "fingerprint": checkpoint.fingerprint,
+        "kind": checkpoint.kind,
+        "dim": _head_dim(checkpoint),
+    }
+
+
 def _write_export(
     folder: Path,
     checkpoint: Checkpoint,
     dtype: torch.dtype,
     quantize: str | None,
     fp32_source: Path | None,
-) -> None:
+) -> dict[str, Any]:
+    """Write the configuration files and the graph into ``folder``; the manifest's fields."""
     for rel in CONFIG_FILES:
         src = checkpoint.path / rel
         if src.is_file():
@@ -239,24 +223,15 @@ def _write_export(
         _quantize_graph(fp32_source / GRAPH, folder / GRAPH)
     else:
         _export_graph(checkpoint, dtype, folder / GRAPH)
-    manifest = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "package_version": __version__,
-        "model": checkpoint.name,
-        "fingerprint": checkpoint.fingerprint,
-        "kind": checkpoint.kind,
+    return {
         "causal": checkpoint.causal,
         "dtype": dtype_name(dtype),
         "quantize": quantize,
-        "dim": _head_dim(checkpoint),
         "inputs": list(INPUTS),
         "output": OUTPUT,
         "torch_version": torch.__version__,
         "seconds": round(time.perf_counter() - started, 2),
-        "files": _file_table(folder),
     }
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
 
 
 def _valid(path: Path) -> bool:
@@ -308,8 +283,14 @@ def cached_export(checkpoint: Checkpoint, dtype: torch.dtype, quantize: str | No
             f", {quantize}" if quantize else "",
             target,
         )
-        atomic_dir_write(
-            target, lambda tmp: _write_export(tmp, checkpoint, dtype, quantize, source)
+        save_folder(
+            target,
+            lambda tmp: _write_export(tmp, checkpoint, dtype, quantize, source),
+            format=FORMAT,
+            format_version=FORMAT_VERSION,
+            model=_model_stamp(checkpoint),
+            replaces=None,  # a broken leftover under our own cache key
+            what="ONNX export",
         )
     return target
 
@@ -360,15 +341,28 @@ def export_onnx(
     if is_export(checkpoint.path):
         msg = f"{checkpoint.path} is already an ONNX export; copy that folder instead"
         raise ValueError(msg)
-    cached = cached_export(checkpoint, torch.float32, quantize)
-    if target.exists() and not any(target.iterdir()):
-        target.rmdir()
+    cached, manifest = open_folder(
+        cached_export(checkpoint, torch.float32, quantize),
+        formats=(FORMAT,),
+        max_version=FORMAT_VERSION,
+        what="ONNX export",
+    )
 
-    def copy(tmp: Path) -> None:
-        shutil.copytree(cached, tmp, dirs_exist_ok=True)
+    def copy(tmp: Path) -> dict[str, Any]:
+        for rel in manifest["files"]:
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(cached / rel, tmp / rel)
+        return {key: manifest[key] for key in EXPORT_FIELDS}
 
-    atomic_dir_write(target, copy)
-    return target
+    return save_folder(
+        target,
+        copy,
+        format=FORMAT,
+        format_version=FORMAT_VERSION,
+        model=manifest["model"],
+        replaces=None,  # checked above: empty, absent, or an earlier export
+        what="ONNX export",
+    ).path
 
 
 __all__ = [
