@@ -28,7 +28,12 @@ from lfm_retrievers import (
     load,
 )
 from lfm_retrievers.models.backends import onnx_export
-from lfm_retrievers.models.backends.onnx_runtime import OnnxRunner, providers_for, rows_per_run
+from lfm_retrievers.models.backends.onnx_runtime import (
+    OnnxRunner,
+    providers_for,
+    rows_per_run,
+    session_options,
+)
 
 KINDS = ("embedding", "colbert", "colbert-causal")
 TOL = 1e-5
@@ -206,6 +211,24 @@ def test_session_uses_torch_threads_and_full_optimization(
     options = runner.session.get_session_options()
     assert options.intra_op_num_threads == torch.get_num_threads()
     assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+
+
+@pytest.mark.parametrize(("policy", "spinning"), [(None, None), ("passive", "0"), ("ACTIVE", None)])
+def test_omp_wait_policy_passive_turns_ort_spinning_off(
+    policy: str | None, spinning: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import onnxruntime as ort
+
+    if policy is None:
+        monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    else:
+        monkeypatch.setenv("OMP_WAIT_POLICY", policy)
+    options = session_options(ort, 2)
+    try:
+        got = options.get_session_config_entry("session.intra_op.allow_spinning")
+    except RuntimeError:  # not set: ONNX Runtime's default, spinning on
+        got = None
+    assert got == spinning
 
 
 def test_exported_folder_loads_in_a_fresh_process_without_torch_weights(
