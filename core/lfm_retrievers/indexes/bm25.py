@@ -12,7 +12,6 @@ half of the documents gets idf 0 and more common terms get a floored or negative
 or not. That per-query constant does not change the ranking; we subtract it, so documents
 with no query term score exactly 0 and are never returned. The score that remains is Okapi
 BM25 with the idf above. ``BM25L`` is available but ranks poorly at these settings.
-
 **Analyzers** are in :mod:`.analyzers`.
 
 Measured NDCG@10 with rank-bm25 0.2.2, k1 = 1.5, b = 0.75, doc = title + " " + text, all judged
@@ -22,8 +21,6 @@ queries, pytrec_eval (see ``tests/core/test_bm25.py``; BEIR paper BM25: 0.665 / 
 analyzer                          BM25Plus        BM25Okapi       BM25L
 ================================  ==============  ==============  ==============
 default                           0.665 / 0.310   0.652 / 0.306   0.445 / 0.261
-default + stopwords               0.669 / 0.308   0.666 / 0.308   0.448 / 0.261
-default + S-stemmer (plurals)     0.673 / 0.322   0.660 / 0.320   0.456 / 0.273
 english (stopwords + Porter)      0.687 / 0.325   0.683 / 0.326   0.457 / 0.274
 model (LFM2-ColBERT tokenizer)    0.653 / 0.246   0.648 / 0.244   0.411 / 0.167
 ================================  ==============  ==============  ==============
@@ -32,11 +29,9 @@ model (LFM2-ColBERT tokenizer)    0.653 / 0.246   0.648 / 0.244   0.411 / 0.167
 ``"default"`` stays language-neutral and reaches both targets. Pick ``"english"`` for
 English-only corpora.
 
-Cost: ``search`` calls rank-bm25's ``get_scores``, which is O(corpus) per query term
-(about 30 ms per query on SciFact's 5k documents). Top-k selection uses ``argpartition``.
-``add`` and ``delete`` update per-document term counts and document frequencies in place.
-The rank-bm25 object is rebuilt lazily on the next search, in O(vocabulary): the corpus is
-never re-tokenized.
+Cost: ``search`` calls rank-bm25's ``get_scores``, O(corpus) per query term (about 30 ms per
+query on SciFact's 5k documents). ``add`` / ``delete`` update term counts in place; the rank-bm25
+object is rebuilt lazily on the next search, in O(vocabulary), never re-tokenizing the corpus.
 """
 
 from __future__ import annotations
@@ -78,6 +73,7 @@ from ._rank_bm25 import (
 )
 from .analyzers import (
     ANALYZER_ALIASES,
+    ANALYZER_VERSION,
     ANALYZERS,
     Analyzer,
     AutoLanguageAnalyzer,
@@ -348,8 +344,7 @@ class BM25Index:
 
         With ``require_match`` (default) only documents sharing a term with the query;
         otherwise zero-score documents fill up to ``k`` in index order (rank-bm25's
-        ``get_top_n``). Hits carry a copy of the text and metadata, and ``bm25_score`` /
-        ``bm25_rank`` equal to ``score`` / ``rank``.
+        ``get_top_n``). Hits carry copies of text and metadata; ``bm25_*`` = ``score``/``rank``.
         """
         k = check_positive_int(k, "k")
         if not isinstance(require_match, bool):
@@ -404,6 +399,7 @@ class BM25Index:
             config: dict[str, Any] = {
                 "analyzer": self.analyzer_name,
                 "language": self.language,
+                "analyzer_version": ANALYZER_VERSION,
                 "params": self.params,
                 "n_docs": len(self._ids),
                 "n_terms": len(vocab),
@@ -545,9 +541,8 @@ class BM25Index:
             index._texts.append(str(d["text"]))
             index._metadata.append(dict(d.get("metadata") or {}))
             index._doc_freqs.append(freqs)
-            length = sum(freqs.values())
-            index._doc_len.append(length)
-            index._n_tokens += length
+            index._doc_len.append(sum(freqs.values()))
+            index._n_tokens += index._doc_len[-1]
             index._df.update(freqs.keys())
             index._langs.append(d.get("language") if language == "auto" else language)
         index._lang_counts.update(index._langs)
@@ -556,4 +551,11 @@ class BM25Index:
             raise IndexFormatError(msg)
         index._next_auto = int(config.get("next_auto_id", n))
         index._generations[root] = int(config["generation"])
+        if saved in ("default", "english") and config.get("analyzer_version") != ANALYZER_VERSION:
+            logger.info("%s: saved by an older analyzer; analyzing its %d texts again", root, n)
+            kw = dict(config["params"], analyzer=saved, language=language)
+            again = cls(index._texts, index._ids, index._metadata, **kw)
+            again._next_auto = index._next_auto
+            again._generations[root] = index._generations[root]  # it may be saved back there
+            return again
         return index
