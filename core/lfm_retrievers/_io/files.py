@@ -224,9 +224,9 @@ def read_manifest(
         raise format_error(path, f"{MANIFEST_FILE} has an invalid format_version {version!r}")
     if version > max_version:
         why = (
-            f"it was written in {what} format v{version} by lfm-retrievers "
-            f"{manifest.get('package_version')}; this version reads up to v{max_version}: "
-            "upgrade lfm-retrievers"
+            f"it was written in {what} format v{version} (format_version {version}) by "
+            f"lfm-retrievers {manifest.get('package_version')}; this version reads up to "
+            f"v{max_version}: upgrade lfm-retrievers"
         )
         raise format_error(path, why)
     if manifest.get(SELF_CHECKSUM) != manifest_digest(manifest):
