@@ -213,6 +213,16 @@ def test_filters(filled, corpus):
     assert filled.count({"metadata": {"lang": "en"}}) == sum(m["lang"] == "en" for m in metadata)
 
 
+def test_metadata_keys_named_id_or_text_are_metadata(qdrant_client, collection_name, colbert):
+    # "id" and "text" name the payload's own fields only in native filters (payload_key).
+    index = QdrantIndex(qdrant_client, collection_name, colbert=colbert, bm25=False)
+    index.add(["first", "second"], ids=["a", "b"], metadata=[{"id": "zz", "text": "x"}, {}])
+    assert index.count({"metadata": {"id": "zz"}}) == 1
+    assert index.count({"metadata": {"id": "a"}}) == 0
+    hits = index.search("first", k=2, mode="colbert", filter={"metadata": {"text": "x"}})
+    assert [h.id for h in hits] == ["a"]
+
+
 @pytest.mark.parametrize(
     ("bad", "error"),
     [

@@ -132,11 +132,20 @@ def payload_key(field: str) -> str:
         raise TypeError(msg)
     if field in ("id", "text"):
         return ID_FIELD if field == "id" else TEXT_FIELD
-    if not field or '"' in field:
-        msg = f"metadata key {field!r} cannot be addressed in a Qdrant filter (empty or has '\"')"
+    return metadata_key(field)
+
+
+def metadata_key(key: str) -> str:
+    """The payload path of a metadata key, ``"id"`` and ``"text"`` included.
+
+    >>> metadata_key("lang"), metadata_key("id"), metadata_key("größe")
+    ('metadata.lang', 'metadata.id', 'metadata."größe"')
+    """
+    if not key or '"' in key:
+        msg = f"metadata key {key!r} cannot be addressed in a Qdrant filter (empty or has '\"')"
         raise ValueError(msg)
-    plain = field.isascii() and all(c.isalnum() or c in "_-" for c in field)
-    return f"{METADATA_FIELD}.{field}" if plain else f'{METADATA_FIELD}."{field}"'
+    plain = key.isascii() and all(c.isalnum() or c in "_-" for c in key)
+    return f"{METADATA_FIELD}.{key}" if plain else f'{METADATA_FIELD}."{key}"'
 
 
 def to_filter(filter: object) -> Any:
@@ -159,7 +168,7 @@ def to_filter(filter: object) -> Any:
                 raise TypeError(msg)
         must.append(m.HasIdCondition(has_id=[point_id(i) for i in checked["ids"]]))
     for key, value in checked.get("metadata", {}).items():
-        path = payload_key(key)
+        path = metadata_key(key)
         if value is None:
             must.append(m.IsNullCondition(is_null=m.PayloadField(key=path)))
         elif isinstance(value, bool | str | int):
