@@ -670,3 +670,14 @@ def test_filters_qdrant_cannot_express_are_refused(varied, flt, error, words):
         with pytest.raises(error, match=words):
             call({"metadata": flt})
     assert len(varied) == n
+
+
+def test_a_list_in_metadata_is_matched_item_by_item_on_qdrant(
+    qdrant_client, collection_name, colbert
+):
+    # The one documented difference (qdrant/filters.py): a filter cannot tell Qdrant to compare
+    # a stored list as a whole. If this starts failing, Qdrant changed: update the docs.
+    index = QdrantIndex(qdrant_client, collection_name, colbert=colbert, bm25=False)
+    index.add(["tagged", "bare"], ids=["t", "b"], metadata=[{"tags": ["a", "b"]}, {}])
+    assert not matches(parse_filter({"tags": "a"}), {"tags": ["a", "b"]})
+    assert index.count({"metadata": {"tags": "a"}}) == 1
