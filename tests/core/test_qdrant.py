@@ -23,6 +23,7 @@ from qdrant_client import models as qm
 
 from lfm_retrievers import ColBERTIndex, DenseIndex, get_colbert_encoder, get_dense_encoder, rerank
 from lfm_retrievers.indexes.analyzers import get_analyzer
+from lfm_retrievers.indexes.filters import matches, parse_filter
 from lfm_retrievers.indexes.qdrant import (
     QdrantIndex,
     QdrantWriteError,
@@ -211,6 +212,16 @@ def test_filters(filled, corpus):
     }
     assert filled.search(QUERIES[0], k=8, filter={"metadata": {"lang": "xx"}}) == []
     assert filled.count({"metadata": {"lang": "en"}}) == sum(m["lang"] == "en" for m in metadata)
+
+
+def test_metadata_keys_named_id_or_text_are_metadata(qdrant_client, collection_name, colbert):
+    # "id" and "text" name the payload's own fields only in native filters (payload_key).
+    index = QdrantIndex(qdrant_client, collection_name, colbert=colbert, bm25=False)
+    index.add(["first", "second"], ids=["a", "b"], metadata=[{"id": "zz", "text": "x"}, {}])
+    assert index.count({"metadata": {"id": "zz"}}) == 1
+    assert index.count({"metadata": {"id": "a"}}) == 0
+    hits = index.search("first", k=2, mode="colbert", filter={"metadata": {"text": "x"}})
+    assert [h.id for h in hits] == ["a"]
 
 
 @pytest.mark.parametrize(
@@ -502,3 +513,171 @@ def test_language_stems_the_bm25_vector_and_is_recorded(qdrant_client, collectio
     assert [h.id for h in reopened.search("Haus", k=2, mode="bm25")] == ["haus"]
     with pytest.raises(ValueError, match="language"):
         QdrantIndex(qdrant_client, collection_name, colbert=colbert, language="sv").add(["x"])
+
+
+# ---------------------------------------------------------------------- operator filters
+
+# Varied metadata: strings, ints, floats equal to ints, bools next to 0 / 1, explicit nulls,
+# missing keys, an object, keys named like payload fields or that need quoting in a path.
+FILTER_DOCS: dict[str, dict[str, object]] = {
+    "en-1": {"lang": "en", "n": 1, "price": 2.5, "ok": True},
+    "de-2": {"lang": "de", "n": 2, "price": 2, "ok": False},
+    "fr-3": {"lang": "fr", "n": 3.0, "ok": 1, "extra": {"k": 1}},
+    "en-null": {"lang": "en", "n": None, "price": None, "ok": None},
+    "ja-bare": {"lang": "ja"},
+    "str-5": {"lang": "EN", "n": "5", "price": 0.001, "ok": 0},
+    "neg": {"n": -4, "price": -1.5, "ok": False, "id": "zz", "text": "meta"},
+    "de-10": {"lang": "de", "n": 10, "a.b": "dotted", "größe": "L", "ok": True},
+    "empty": {},
+}
+
+OPERATOR_FILTERS: list[dict[str, object]] = [
+    # strings
+    {"lang": "en"},
+    {"lang": {"$eq": "xx"}},
+    {"lang": {"$ne": "en"}},
+    {"lang": {"$in": ["de", "fr"]}},
+    {"lang": {"$nin": ["en", "de"]}},
+    {"lang": {"$in": []}},
+    {"lang": {"$nin": []}},
+    {"lang": "en", "n": {"$lt": 5}},
+    # numbers: ints equal floats, ranges, strings and nulls never ordered
+    {"n": 3},
+    {"n": 1.0},
+    {"n": {"$gt": 1}},
+    {"n": {"$gte": 2, "$lt": 10}},
+    {"n": {"$gt": 1.5}},
+    {"n": {"$lte": -4}},
+    {"n": {"$gt": 100}},
+    {"n": {"$ne": 2}},
+    {"n": {"$in": [1, 3, "5"]}},
+    {"n": {"$nin": [1, None]}},
+    {"n": {"$gt": True}},
+    {"n": {"$lt": None}},
+    {"n": {"$gte": [1]}},
+    {"price": 2},
+    {"price": 2.5},
+    {"price": {"$eq": 0.001}},
+    {"price": {"$gt": -2, "$lte": 2}},
+    # bools are not numbers
+    {"ok": True},
+    {"ok": 1},
+    {"ok": False},
+    {"ok": 0},
+    {"ok": {"$ne": True}},
+    {"ok": {"$in": [True, 0]}},
+    # nulls and missing keys
+    {"price": None},
+    {"price": {"$ne": None}},
+    {"price": {"$in": [None, 2.5]}},
+    {"price": {"$nin": [None]}},
+    {"missing": 1},
+    {"missing": None},
+    {"missing": {"$ne": 1}},
+    {"missing": {"$gt": 0}},
+    {"missing": {"$nin": ["x"]}},
+    {"$not": {"missing": {"$lt": 0}}},
+    # an object, keys named like payload fields or needing quotes
+    {"extra": None},
+    {"extra": {"$ne": None}},
+    {"extra": 1},
+    {"id": "zz"},
+    {"text": "meta"},
+    {"a.b": "dotted"},
+    {"größe": {"$in": ["L", "XL"]}},
+    # logic, with parts that match everything or nothing
+    {"$or": [{"lang": "de"}, {"n": {"$gte": 10}}]},
+    {"$and": [{"lang": "en"}, {"$not": {"ok": True}}]},
+    {"$not": {"lang": {"$in": ["en", "de"]}}},
+    {"$not": {"$or": [{"price": None}, {"ok": False}]}},
+    {"$or": [{"lang": {"$in": []}}, {"n": 1}]},
+    {"$or": [{"lang": {"$nin": []}}, {"n": 1}]},
+    {"$and": [{"lang": {"$nin": []}}, {"n": 2}]},
+    {"$and": [{"lang": {"$in": []}}, {"n": 2}]},
+    {"$not": {"lang": {"$in": []}}},
+    {"$not": {"n": {"$gt": True}}},
+    {"$or": [{"n": {"$gt": True}}, {"missing": 1}]},
+]
+
+
+def _passing(flt):
+    tree = parse_filter(flt)
+    return {i for i, m in FILTER_DOCS.items() if matches(tree, m)}
+
+
+@pytest.fixture(scope="module")
+def varied_vectors(tiny_colbert_path):
+    texts = [f"document {i}: returns and shipping" for i in FILTER_DOCS]
+    return texts, get_colbert_encoder(tiny_colbert_path).encode_documents(texts)
+
+
+@pytest.fixture
+def varied(qdrant_client, collection_name, colbert, varied_vectors):
+    texts, vectors = varied_vectors  # encoded once for the many filter cases
+    index = QdrantIndex(qdrant_client, collection_name, colbert=colbert, bm25=False)
+    index.add_vectors(vectors, list(FILTER_DOCS), texts, list(FILTER_DOCS.values()))
+    return index
+
+
+def test_operator_filter_cases_keep_none_some_and_all():
+    sizes = {len(_passing(f)) for f in OPERATOR_FILTERS}
+    assert 0 in sizes and len(FILTER_DOCS) in sizes and len(sizes) > 4
+
+
+@pytest.mark.parametrize("flt", OPERATOR_FILTERS, ids=repr)
+def test_operator_filters_keep_what_the_in_process_evaluator_keeps(varied, flt):
+    want = _passing(flt)
+    got = varied.search("returns", k=len(FILTER_DOCS), mode="colbert", filter={"metadata": flt})
+    assert {h.id for h in got} == want
+    assert varied.count({"metadata": flt}) == len(want)
+    assert {i for i, _, _ in varied.documents({"metadata": flt})} == want
+    assert varied.count({"ids": ["en-1", "neg", "nope"], "metadata": flt}) == len(
+        want & {"en-1", "neg"}
+    )
+
+
+def test_null_filter_matches_a_null_and_a_missing_key(varied):
+    # In process {"k": None} matches an explicit null and a missing key, and {"$ne": None}
+    # neither; Qdrant agrees (IsEmpty, not IsNull, which would miss the missing keys).
+    null_or_missing = {"en-null", "fr-3", "ja-bare", "de-10", "empty"}
+    assert _passing({"price": None}) == null_or_missing
+    assert {i for i, _, _ in varied.documents({"metadata": {"price": None}})} == null_or_missing
+    assert varied.count({"metadata": {"price": {"$ne": None}}}) == 4
+    assert varied.count({"metadata": {"missing": None}}) == len(FILTER_DOCS)
+
+
+@pytest.mark.parametrize(
+    ("flt", "error", "words"),
+    [
+        ({"lang": {"$gt": "d"}}, ValueError, r"'\$gt' on metadata key 'lang' compares strings"),
+        ({"$or": [{"n": 1}, {"$not": {"lang": {"$lte": "m"}}}]}, ValueError, r"'\$lte'.*'lang'"),
+        ({"n": {"$in": []}, "day": {"$gte": "2024-01-01"}}, ValueError, r"'\$gte'.*'day'"),
+        ({"n": 2**60}, ValueError, r"'\$eq' on metadata key 'n'.*2\*\*53"),
+        ({"n": {"$lt": -(2**53) - 1}}, ValueError, r"'\$lt' on metadata key 'n'.*2\*\*53"),
+        ({"tags": ["a"]}, TypeError, r"'\$eq' on metadata key 'tags'.*got list"),
+        ({"tags": {"$nin": ["a", {"k": 1}]}}, TypeError, r"'\$nin' on metadata key 'tags'.*dict"),
+        ({'a"b': 1}, ValueError, "cannot be addressed"),
+    ],
+)
+def test_filters_qdrant_cannot_express_are_refused(varied, flt, error, words):
+    parse_filter(flt)  # valid in process: the refusal is Qdrant's
+    n = len(varied)
+    for call in (
+        lambda f: varied.search("x", mode="colbert", filter=f),
+        varied.count,
+        lambda f: list(varied.documents(f)),
+    ):
+        with pytest.raises(error, match=words):
+            call({"metadata": flt})
+    assert len(varied) == n
+
+
+def test_a_list_in_metadata_is_matched_item_by_item_on_qdrant(
+    qdrant_client, collection_name, colbert
+):
+    # The one documented difference (qdrant/filters.py): a filter cannot tell Qdrant to compare
+    # a stored list as a whole. If this starts failing, Qdrant changed: update the docs.
+    index = QdrantIndex(qdrant_client, collection_name, colbert=colbert, bm25=False)
+    index.add(["tagged", "bare"], ids=["t", "b"], metadata=[{"tags": ["a", "b"]}, {}])
+    assert not matches(parse_filter({"tags": "a"}), {"tags": ["a", "b"]})
+    assert index.count({"metadata": {"tags": "a"}}) == 1

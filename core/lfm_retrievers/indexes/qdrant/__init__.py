@@ -1,7 +1,8 @@
 """Qdrant as the engine: the same ColBERT retrieval in a collection that can span a cluster.
 
 :class:`QdrantIndex` (in :mod:`.index`) writes and searches a collection whose layout,
-stable term hash and point ids are described in :mod:`.layout`. ``qdrant-client`` is imported
+stable term hash and point ids are described in :mod:`.layout`; :mod:`.filters` maps the
+package's filter language onto Qdrant conditions. ``qdrant-client`` is imported
 when an index is first created (``pip install 'lfm-retrievers[qdrant]'``), never by
 ``import lfm_retrievers``.
 """

@@ -19,6 +19,7 @@ from lfm_retrievers._optional import require
 from lfm_retrievers._validation import check_float, check_positive_int, check_str
 from lfm_retrievers.indexes.analyzers import get_analyzer
 from lfm_retrievers.indexes.qdrant import layout as lay
+from lfm_retrievers.indexes.qdrant.filters import to_filter
 from lfm_retrievers.indexes.qdrant.query import check_encoded, run_query, unpack
 from lfm_retrievers.indexes.qdrant.writing import (
     check_documents,
@@ -480,7 +481,7 @@ class QdrantIndex:
 
     def count(self, filter: object = None) -> int:
         """Number of stored documents (passing ``filter``), counted exactly."""
-        flt = lay.to_filter(filter)
+        flt = to_filter(filter)
         self._open()
         return int(self.client.count(self.collection_name, count_filter=flt, exact=True).count)
 
@@ -490,7 +491,7 @@ class QdrantIndex:
 
     def documents(self, filter: object = None, *, batch_size: int = 256) -> Iterator[Document]:
         """Every stored ``(id, text, metadata)`` passing ``filter``, scrolled in batches."""
-        flt = lay.to_filter(filter)
+        flt = to_filter(filter)
         check_positive_int(batch_size, "batch_size")
         self._open()
         offset = None
@@ -524,7 +525,8 @@ class QdrantIndex:
             k: Number of hits.
             mode: One of ``SEARCH_MODES`` (default: :attr:`default_mode`).
             candidates: Points each prefetch (dense, BM25) hands to the MaxSim rerank.
-            filter: ``{"ids": [...], "metadata": {...}}`` or a ``qdrant_client`` ``Filter``.
+            filter: ``{"ids": [...], "metadata": {...}}`` (every operator, see :mod:`.filters`)
+                or a ``qdrant_client`` ``Filter``.
             score: ``"raw"`` MaxSim sum or ``"mean"`` (÷ query vectors), for the modes that
                 end in ColBERT; ``"dense"`` returns cosines and ``"bm25"`` BM25 scores.
         """
@@ -576,7 +578,7 @@ class QdrantIndex:
             mode=mode,
             k=k,
             candidates=candidates,
-            flt=lay.to_filter(filter),
+            flt=to_filter(filter),
             score=score,
             colbert=colbert,
             dense=dense,

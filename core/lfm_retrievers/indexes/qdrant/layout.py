@@ -44,7 +44,6 @@ from typing import Any
 
 from lfm_retrievers._optional import require
 from lfm_retrievers._validation import check_choice, check_float, check_positive_int, check_str
-from lfm_retrievers.indexes.filters import check_filter
 
 #: Search modes of :meth:`QdrantIndex.search`.
 SEARCH_MODES: tuple[str, ...] = (
@@ -132,47 +131,20 @@ def payload_key(field: str) -> str:
         raise TypeError(msg)
     if field in ("id", "text"):
         return ID_FIELD if field == "id" else TEXT_FIELD
-    if not field or '"' in field:
-        msg = f"metadata key {field!r} cannot be addressed in a Qdrant filter (empty or has '\"')"
-        raise ValueError(msg)
-    plain = field.isascii() and all(c.isalnum() or c in "_-" for c in field)
-    return f"{METADATA_FIELD}.{field}" if plain else f'{METADATA_FIELD}."{field}"'
+    return metadata_key(field)
 
 
-def to_filter(filter: object) -> Any:
-    """A Qdrant ``Filter`` for a filter dict of the in-process indexes (or ``None``).
+def metadata_key(key: str) -> str:
+    """The payload path of a metadata key, ``"id"`` and ``"text"`` included.
 
-    ``{"ids": [...]}`` keeps those documents; ``{"metadata": {key: value}}`` keeps documents
-    whose metadata key equals the value (str, int, float, bool; ``None`` matches a null).
-    A ``qdrant_client.models.Filter`` is returned as it is.
+    >>> metadata_key("lang"), metadata_key("id"), metadata_key("größe")
+    ('metadata.lang', 'metadata.id', 'metadata."größe"')
     """
-    m = models()
-    if filter is None or isinstance(filter, m.Filter):
-        return filter
-    checked = check_filter(filter)
-    assert checked is not None
-    must: list[Any] = []
-    if "ids" in checked:
-        for i, v in enumerate(checked["ids"]):
-            if not isinstance(v, str):
-                msg = f"filter['ids'][{i}] must be str, got {type(v).__name__}"
-                raise TypeError(msg)
-        must.append(m.HasIdCondition(has_id=[point_id(i) for i in checked["ids"]]))
-    for key, value in checked.get("metadata", {}).items():
-        path = payload_key(key)
-        if value is None:
-            must.append(m.IsNullCondition(is_null=m.PayloadField(key=path)))
-        elif isinstance(value, bool | str | int):
-            must.append(m.FieldCondition(key=path, match=m.MatchValue(value=value)))
-        elif isinstance(value, float):
-            must.append(m.FieldCondition(key=path, range=m.Range(gte=value, lte=value)))
-        else:
-            msg = (
-                f"filter['metadata'][{key!r}] must be str, int, float, bool or None on Qdrant, "
-                f"got {type(value).__name__}; pass a qdrant_client.models.Filter for more"
-            )
-            raise TypeError(msg)
-    return m.Filter(must=must)
+    if not key or '"' in key:
+        msg = f"metadata key {key!r} cannot be addressed in a Qdrant filter (empty or has '\"')"
+        raise ValueError(msg)
+    plain = key.isascii() and all(c.isalnum() or c in "_-" for c in key)
+    return f"{METADATA_FIELD}.{key}" if plain else f'{METADATA_FIELD}."{key}"'
 
 
 def vectors_config(record: Mapping[str, Any], on_disk: bool) -> tuple[dict[str, Any], Any]:
