@@ -46,8 +46,9 @@ class LFMQdrantRetriever(BaseRetriever):
     ``"hybrid"`` (default: hybrid with a dense model, else bm25+colbert). Results are new
     ``Document`` objects with their ids and ``metadata["relevance_score"]``.
 
-    ``filter`` (field, or per call) is a metadata-equality dict such as ``{"lang": "de"}``,
-    ``{"ids": [...], "metadata": {...}}``, or a ``qdrant_client.models.Filter``.
+    ``filter`` (field, or per call) is a metadata filter in the package's filter language, such
+    as ``{"lang": "de"}`` or ``{"price": {"$lte": 20}, "$or": [...]}``, the same with ids
+    (``{"ids": [...], "metadata": {...}}``), or a ``qdrant_client.models.Filter``.
 
     Example:
         .. code-block:: python
