@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import snowballstemmer
 
-from lfm_retrievers import BM25Index
+from lfm_retrievers import BM25Index, _io
 from lfm_retrievers.evaluation import document_text, evaluate, load_beir
 from lfm_retrievers.indexes.analyzers import (
     AutoLanguageAnalyzer,
@@ -176,13 +176,15 @@ def test_index_saved_by_an_older_analyzer_is_analyzed_again(tmp_path: Path) -> N
     index.save(tmp_path / "new")
     assert BM25Index.load(tmp_path / "new").search("भाषा")[0].id == "hi"
     # an index saved before analyzer_version 2 holds terms of the old tokenization
-    index.save(tmp_path / "old")
-    config = json.loads((tmp_path / "old" / "config.json").read_text(encoding="utf-8"))
-    del config["analyzer_version"]
-    (tmp_path / "old" / "config.json").write_text(json.dumps(config), encoding="utf-8")
-    vocab = json.loads((tmp_path / "old" / "vocab.json").read_text(encoding="utf-8"))
+    old = tmp_path / "old"
+    index.save(old)
+    vocab = json.loads((old / "vocab.json").read_text(encoding="utf-8"))
     stale = [f"old-term-{i}" for i in range(len(vocab))]
-    (tmp_path / "old" / "vocab.json").write_text(json.dumps(stale), encoding="utf-8")
-    again = BM25Index.load(tmp_path / "old")
+    (old / "vocab.json").write_text(json.dumps(stale), encoding="utf-8")
+    manifest = json.loads((old / _io.MANIFEST_FILE).read_text(encoding="utf-8"))
+    del manifest["analyzer_version"]
+    manifest["files"].update(_io.file_entries(old, ["vocab.json"]))
+    _io.write_manifest(old, manifest)  # a consistent, sealed folder, as the old version wrote
+    again = BM25Index.load(old)
     assert again.search("भाषा")[0].id == "hi"  # counted from the stored texts again
     assert again.ids == ["hi", "en"] and again.language == "auto"
