@@ -286,6 +286,29 @@ def test_search_qdrant_creates_and_syncs_a_collection(
     assert "--collection" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("store", ["qdrant", "in-process"])
+def test_search_passes_backend_to_the_model_on_every_path(
+    store: str, tiny_colbert_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if store == "qdrant":
+        pytest.importorskip("qdrant_client")
+    from lfm_retrievers.models import registry
+
+    seen: list[str] = []
+    real_load = registry.load
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs.get("backend", "torch"))
+        return real_load(*args, **{**kwargs, "backend": "torch"})  # no export needed here
+
+    monkeypatch.setattr(registry, "load", spy)
+    corpus = write_jsonl(tmp_path / "docs.jsonl", [{"id": "a", "text": "alpha beta"}])
+    where = ["--qdrant", str(tmp_path / "q"), "--collection", "d"] if store == "qdrant" else []
+    argv = ["search", "--model", str(tiny_colbert_path), "--corpus", str(corpus), *where]
+    assert cli.main([*argv, "--json", "--no-progress", "--backend", "onnx", "alpha"]) == 0
+    assert seen and set(seen) == {"onnx"}
+
+
 # -- eval -----------------------------------------------------------------------------------------
 
 

@@ -419,6 +419,7 @@ def _search_qdrant(
             device=args.device,
             dtype=args.dtype,
             quantize=args.quantize,
+            backend=args.backend,
             fallback_tiny=args.fallback_tiny,
         )
     index = QdrantIndex(
