@@ -77,22 +77,20 @@ def _model_name(arg: str | None, kind: str) -> str:
 
 
 def load_model(
-    arg: str | None,
-    kind: str,
-    *,
-    device: str,
-    dtype: str,
-    quantize: str | None,
-    fallback_tiny: bool = False,
-    backend: str = "torch",
+    arg: str | None, kind: str, args: argparse.Namespace
 ) -> DenseEncoder | ColBERTEncoder:
     """Load ``--model`` (or the default of ``kind``); ``tiny`` builds an untrained miniature.
 
-    With ``fallback_tiny``, a model that cannot be found (offline, no Hub) is replaced by the
-    tiny one, loudly, instead of failing.
+    The device, dtype, quantization and backend come from the parsed ``args`` of the
+    subcommand, so every model a subcommand loads runs as its options say. With
+    ``--fallback-tiny``, a model that cannot be found (offline, no Hub) is replaced by the tiny
+    one, loudly, instead of failing.
     """
     from lfm_retrievers.errors import CheckpointNotFoundError
     from lfm_retrievers.models.registry import load
+
+    device, dtype, quantize = args.device, args.dtype, args.quantize
+    backend, fallback_tiny = args.backend, getattr(args, "fallback_tiny", False)
 
     name = _model_name(arg, kind)
     expect = "dense" if kind == "dense" else "colbert"

@@ -121,26 +121,12 @@ def run(args: argparse.Namespace) -> int:
     enc: DenseEncoder | ColBERTEncoder | None = None
     dense: DenseEncoder | ColBERTEncoder | None = None
     if mode == "hybrid":
-        dense = load_model(
-            args.dense_model,
-            "dense",
-            device=args.device,
-            dtype=args.dtype,
-            quantize=args.quantize,
-            backend=args.backend,
-        )
+        dense = load_model(args.dense_model, "dense", args)
     elif args.dense_model is not None:
         msg = "--dense-model is used by --mode hybrid only"
         raise CLIError(msg)
     if mode != "bm25":
-        enc = load_model(
-            args.model,
-            "dense" if mode == "dense" else "colbert",
-            device=args.device,
-            dtype=args.dtype,
-            quantize=args.quantize,
-            backend=args.backend,
-        )
+        enc = load_model(args.model, "dense" if mode == "dense" else "colbert", args)
     show = not args.no_progress
 
     results: list[dict[str, Any]] = []

@@ -225,15 +225,7 @@ def run(args: argparse.Namespace) -> int:
     if args.qdrant is not None:
         enc, rows, how, qdrant_s = _search_qdrant(args, query, docs, progress)
     elif not (reuse and args.model is None):
-        enc = load_model(
-            args.model,
-            "colbert",
-            device=args.device,
-            dtype=args.dtype,
-            quantize=args.quantize,
-            backend=args.backend,
-            fallback_tiny=args.fallback_tiny,
-        )
+        enc = load_model(args.model, "colbert", args)
     t0 = time.perf_counter()
     if args.qdrant is not None:
         pass
@@ -243,15 +235,7 @@ def run(args: argparse.Namespace) -> int:
 
         dense = None
         if args.dense_model:
-            dense = load_model(
-                args.dense_model,
-                "dense",
-                device=args.device,
-                dtype=args.dtype,
-                quantize=args.quantize,
-                backend=args.backend,
-                fallback_tiny=args.fallback_tiny,
-            )
+            dense = load_model(args.dense_model, "dense", args)
         try:
             pipe = BM25ColBERT(
                 enc,  # type: ignore[arg-type]
@@ -413,15 +397,7 @@ def _search_qdrant(
 
     enc = None
     if args.model is not None or docs:
-        enc = load_model(
-            args.model,
-            "colbert",
-            device=args.device,
-            dtype=args.dtype,
-            quantize=args.quantize,
-            backend=args.backend,
-            fallback_tiny=args.fallback_tiny,
-        )
+        enc = load_model(args.model, "colbert", args)
     index = QdrantIndex(
         args.qdrant,
         args.collection,
