@@ -95,6 +95,21 @@ def _interleaved(
     return {name: Timing(tuple(s)) for name, s in samples.items()}, outputs
 
 
+def _query_calls(encs: dict[str, Any], query: str) -> dict[str, Callable[[], Any]]:
+    """One call per encoder: encode ``query`` alone (batch 1), as a search does."""
+    return {k: partial(e.encode_queries, [query], show_progress=False) for k, e in encs.items()}
+
+
+def _document_calls(
+    encs: dict[str, Any], docs: list[str], batch_size: int
+) -> dict[str, Callable[[], Any]]:
+    """One call per encoder: encode ``docs`` in batches of ``batch_size``."""
+    return {
+        k: partial(e.encode_documents, docs, batch_size=batch_size, show_progress=False)
+        for k, e in encs.items()
+    }
+
+
 def _cosines(a: list[np.ndarray] | np.ndarray, b: list[np.ndarray] | np.ndarray) -> dict[str, Any]:
     cos = np.array([float(np.dot(x, y)) for x, y in zip(a, b, strict=True)])
     return {"mean": float(cos.mean()), "min": float(cos.min()), "texts": len(cos)}
@@ -184,15 +199,12 @@ def _run(
     tokens = sum(len(t.ids) for t in fp32.tokenize(docs, is_query=False))
     encs = {"torch": fp32, "onnx": onnx}
     queries, _ = _interleaved(
-        {k: partial(e.encode_queries, [query], show_progress=False) for k, e in encs.items()},
+        _query_calls(encs, query),
         iterations,
     )
     # The query rounds warmed both backends up; documents are timed from the first pass.
     documents, outputs = _interleaved(
-        {
-            k: partial(e.encode_documents, docs, batch_size=batch_size, show_progress=False)
-            for k, e in encs.items()
-        },
+        _document_calls(encs, docs, batch_size),
         doc_rounds,
         warmup=False,
     )
@@ -216,14 +228,11 @@ def _run(
     sub_tokens = sum(len(t.ids) for t in fp32.tokenize(subset, is_query=False))
     i8 = {"torch": torch8, "onnx": onnx8}
     q8, _ = _interleaved(
-        {k: partial(e.encode_queries, [query], show_progress=False) for k, e in i8.items()},
+        _query_calls(i8, query),
         iterations,
     )
     d8, out8 = _interleaved(
-        {
-            k: partial(e.encode_documents, subset, batch_size=batch_size, show_progress=False)
-            for k, e in i8.items()
-        },
+        _document_calls(i8, subset, batch_size),
         1,
         warmup=False,
     )
@@ -274,10 +283,7 @@ def _quiet_vs_loaded(encs: dict[str, Any], query: str, iterations: int) -> dict[
     for label, busy in (("quiet", False), ("loaded", True)):
         with busy_neighbour(busy):
             timing, _ = _interleaved(
-                {
-                    k: partial(e.encode_queries, [query], show_progress=False)
-                    for k, e in encs.items()
-                },
+                _query_calls(encs, query),
                 iterations,
             )
         out[label] = {k: t.summary() for k, t in timing.items()}
